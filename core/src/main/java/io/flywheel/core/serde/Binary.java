@@ -1,0 +1,132 @@
+package io.flywheel.core.serde;
+
+import java.io.ByteArrayOutputStream;
+import java.util.HexFormat;
+
+/**
+ * The compact binary layout of token records: a version byte first, then fixed fields, then token
+ * id arrays as an unsigned LEB128 length followed by unsigned LEB128 ids. Ids below 128 take one
+ * byte, below 16384 two, so an 8k-vocabulary record is about half the size of 32-bit ints.
+ */
+public final class Binary {
+
+    private Binary() {}
+
+    public static final class Writer {
+        private final ByteArrayOutputStream out;
+
+        public Writer(int expectedSize) {
+            out = new ByteArrayOutputStream(expectedSize);
+        }
+
+        public Writer writeByte(int b) {
+            out.write(b);
+            return this;
+        }
+
+        public Writer writeBytes(byte[] bytes) {
+            out.write(bytes, 0, bytes.length);
+            return this;
+        }
+
+        public Writer writeVarint(int value) {
+            if (value < 0) {
+                throw new IllegalArgumentException("negative value " + value);
+            }
+            while ((value & ~0x7F) != 0) {
+                out.write((value & 0x7F) | 0x80);
+                value >>>= 7;
+            }
+            out.write(value);
+            return this;
+        }
+
+        public Writer writeIds(int[] ids) {
+            writeVarint(ids.length);
+            for (int id : ids) {
+                writeVarint(id);
+            }
+            return this;
+        }
+
+        public byte[] toByteArray() {
+            return out.toByteArray();
+        }
+    }
+
+    public static final class Reader {
+        private final byte[] bytes;
+        private int pos;
+
+        public Reader(byte[] bytes) {
+            this.bytes = bytes;
+        }
+
+        public int readByte(String field) {
+            if (pos >= bytes.length) {
+                throw new RecordFormatException(field, "truncated: record ends at byte " + pos);
+            }
+            return bytes[pos++] & 0xFF;
+        }
+
+        public byte[] readBytes(String field, int n) {
+            if (bytes.length - pos < n) {
+                throw new RecordFormatException(field, "truncated: needs " + n + " bytes, " + (bytes.length - pos) + " left");
+            }
+            byte[] out = java.util.Arrays.copyOfRange(bytes, pos, pos + n);
+            pos += n;
+            return out;
+        }
+
+        public int readVarint(String field) {
+            int value = 0;
+            for (int shift = 0; shift < 35; shift += 7) {
+                int b = readByte(field);
+                if (shift == 28 && (b & 0xF8) != 0) {
+                    throw new RecordFormatException(field, "varint larger than 2^31-1 at byte " + (pos - 1));
+                }
+                value |= (b & 0x7F) << shift;
+                if ((b & 0x80) == 0) {
+                    return value;
+                }
+            }
+            throw new RecordFormatException(field, "varint longer than 5 bytes at byte " + pos);
+        }
+
+        public int[] readIds(String field) {
+            int n = readVarint(field + ".length");
+            // Every id takes at least one byte: a length beyond what is left is corrupt, and must not
+            // make us allocate gigabytes.
+            if (n > bytes.length - pos) {
+                throw new RecordFormatException(field, "length " + n + " exceeds the " + (bytes.length - pos) + " bytes left");
+            }
+            int[] ids = new int[n];
+            for (int i = 0; i < n; i++) {
+                ids[i] = readVarint(field + "[" + i + "]");
+            }
+            return ids;
+        }
+
+        public void expectEnd() {
+            if (pos != bytes.length) {
+                throw new RecordFormatException("record", (bytes.length - pos) + " unexpected trailing bytes");
+            }
+        }
+    }
+
+    /** A sha256 in hex, checked for shape. */
+    public static byte[] sha256FromHex(String field, String hex) {
+        if (hex == null || hex.length() != 64) {
+            throw new RecordFormatException(field, "must be a sha256 of 64 hex digits");
+        }
+        try {
+            return HexFormat.of().parseHex(hex);
+        } catch (IllegalArgumentException e) {
+            throw new RecordFormatException(field, "must be a sha256 of 64 hex digits", e);
+        }
+    }
+
+    public static String sha256ToHex(byte[] sha) {
+        return HexFormat.of().formatHex(sha);
+    }
+}
