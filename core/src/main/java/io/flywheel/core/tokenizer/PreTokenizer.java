@@ -56,6 +56,15 @@ public enum PreTokenizer {
 
     /** Calls {@code consumer} for every chunk of {@code text}, in order; the chunks cover the text. */
     public void split(String text, ChunkConsumer consumer) {
+        switch (this) {
+            case GPT2 -> ChunkScanner.splitGpt2(text, consumer);
+            case CL100K -> ChunkScanner.splitCl100k(text, consumer);
+            default -> splitWithRegex(text, consumer);
+        }
+    }
+
+    /** The same split through the regex engine: the reference the scanners are tested against. */
+    void splitWithRegex(String text, ChunkConsumer consumer) {
         Matcher m = pattern.matcher(text);
         int last = 0;
         while (m.find()) {
