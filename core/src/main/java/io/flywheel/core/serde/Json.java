@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Set;
 
@@ -180,7 +181,7 @@ public final class Json {
         }
 
         public Iterable<String> fieldNames() {
-            Set<String> names = new java.util.LinkedHashSet<>();
+            Set<String> names = new LinkedHashSet<>();
             for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
                 names.add(it.next());
             }

@@ -66,10 +66,10 @@ public final class BpeTrainer {
     public byte[] train() {
         long started = System.nanoTime();
         // Words in byte order, so that nothing depends on hash order.
-        Map<ByteKey, Long> merged = new HashMap<>();
-        textChunks.forEach((s, c) -> merged.merge(new ByteKey(s.getBytes(StandardCharsets.UTF_8)), c[0], Long::sum));
-        byteChunks.forEach((k, c) -> merged.merge(k, c[0], Long::sum));
-        ByteKey[] keys = merged.keySet().toArray(new ByteKey[0]);
+        Map<ByteKey, Long> chunkCounts = new HashMap<>();
+        textChunks.forEach((s, c) -> chunkCounts.merge(new ByteKey(s.getBytes(StandardCharsets.UTF_8)), c[0], Long::sum));
+        byteChunks.forEach((k, c) -> chunkCounts.merge(k, c[0], Long::sum));
+        ByteKey[] keys = chunkCounts.keySet().toArray(new ByteKey[0]);
         Arrays.sort(keys);
         int[][] words = new int[keys.length][];
         long[] counts = new long[keys.length];
@@ -79,7 +79,7 @@ public final class BpeTrainer {
             for (int i = 0; i < b.length; i++) {
                 words[w][i] = b[i] & 0xFF;
             }
-            counts[w] = merged.get(keys[w]);
+            counts[w] = chunkCounts.get(keys[w]);
         }
         log.accept(String.format("%,d bytes, %,d distinct chunks (%.1f s)", corpusBytes, keys.length,
                 (System.nanoTime() - started) / 1e9));
@@ -130,13 +130,13 @@ public final class BpeTrainer {
             // Two different pairs can spell the same bytes ("ab"+"c", "a"+"bc"). The vocabulary keeps
             // one token per byte string (tiktoken's rank semantics), so the second merge reuses it.
             Integer existing = idOf.get(new ByteKey(joined));
-            int merged2;
+            int newId;
             if (existing != null) {
-                merged2 = existing;
+                newId = existing;
             } else {
-                merged2 = tokens.size();
+                newId = tokens.size();
                 tokens.add(joined);
-                idOf.put(new ByteKey(joined), merged2);
+                idOf.put(new ByteKey(joined), newId);
                 merges.add(new int[] {a, b});
             }
             List<Long> grown = new ArrayList<>();
@@ -160,7 +160,7 @@ public final class BpeTrainer {
                 int n = 0;
                 for (int i = 0; i < word.length; i++) {
                     if (i + 1 < word.length && word[i] == a && word[i + 1] == b) {
-                        rewritten[n++] = merged2;
+                        rewritten[n++] = newId;
                         i++;
                     } else {
                         rewritten[n++] = word[i];
@@ -172,7 +172,7 @@ public final class BpeTrainer {
                     long key = LongIntMap.pack(rewritten[i], rewritten[i + 1]);
                     PairStat p = pairs.computeIfAbsent(key, PairStat::new);
                     p.count += c;
-                    if (rewritten[i] == merged2 || rewritten[i + 1] == merged2) {
+                    if (rewritten[i] == newId || rewritten[i + 1] == newId) {
                         p.addWord(w);
                         grown.add(key);
                     }
