@@ -182,6 +182,27 @@ class BrokerCliTest {
     }
 
     @Test
+    void aBrokerOrphanedByAKilledLauncherIsStoppedOnTheNextStart() throws Exception {
+        int port = freePort();
+        int controller = freePort();
+        String[] args = {"broker", "--data-dir", dataDir.toString(), "--port", String.valueOf(port),
+                "--controller-port", String.valueOf(controller)};
+        Running first = start(args);
+        first.await("kafka: ", Duration.ofSeconds(120));
+        first.process().destroyForcibly(); // SIGKILL: no shutdown hook runs, the broker child lives on
+        first.process().waitFor(30, TimeUnit.SECONDS);
+        assertTrue(listening(port), "the orphaned broker still holds its port");
+
+        Running second = start(args);
+        try {
+            second.await("broker: stopping the broker an earlier run left behind", Duration.ofSeconds(60));
+            assertEquals("kafka: 127.0.0.1:" + port, second.await("kafka: ", Duration.ofSeconds(120)));
+        } finally {
+            stop(second, port);
+        }
+    }
+
+    @Test
     void aTakenPortIsAClearError() throws Exception {
         try (ServerSocket taken = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
             Cli.Result r = Cli.run("broker", "--data-dir", dataDir.toString(), "--port", String.valueOf(taken.getLocalPort()),

@@ -56,6 +56,8 @@ public final class BrokerProcess implements AutoCloseable {
         Path logsDir = dir.resolve("logs");
         Files.createDirectories(dataDir);
         Files.createDirectories(logsDir);
+        Path pidFile = dir.resolve("broker.pid");
+        stopOrphan(pidFile, dir.resolve("server.properties"), status);
         ensurePortFree(options.host(), options.port(), "--port");
         ensurePortFree(options.host(), options.controllerPort(), "--controller-port");
 
@@ -80,6 +82,7 @@ public final class BrokerProcess implements AutoCloseable {
         Path out = logsDir.resolve("broker.out");
         Process process = java(options, log4j, "kafka.Kafka", config.toString())
                 .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(out.toFile())).start();
+        Files.writeString(pidFile, Long.toString(process.pid()));
         BrokerProcess broker = new BrokerProcess(options, process, out);
         try {
             broker.awaitReady();
@@ -96,9 +99,51 @@ public final class BrokerProcess implements AutoCloseable {
         return broker;
     }
 
+    /**
+     * A broker of ours whose launcher died without stopping it (kill -9, a crashed terminal) still
+     * holds the ports and the data folder. Stop it the proper way before starting a new one.
+     */
+    private static void stopOrphan(Path pidFile, Path config, PrintStream status) throws IOException {
+        if (!Files.exists(pidFile)) {
+            return;
+        }
+        long pid;
+        try {
+            pid = Long.parseLong(Files.readString(pidFile).trim());
+        } catch (NumberFormatException e) {
+            Files.delete(pidFile);
+            return;
+        }
+        ProcessHandle.of(pid)
+                .filter(ProcessHandle::isAlive)
+                .filter(h -> isBrokerFor(h, config))
+                .ifPresent(orphan -> {
+                    status.println("broker: stopping the broker an earlier run left behind (pid " + pid + ")");
+                    orphan.destroy();
+                    try {
+                        orphan.onExit().get(30, TimeUnit.SECONDS);
+                    } catch (Exception e) {
+                        orphan.destroyForcibly();
+                    }
+                });
+        Files.deleteIfExists(pidFile);
+    }
+
+    private static boolean isBrokerFor(ProcessHandle h, Path config) {
+        String cmd = h.info().commandLine().orElse("");
+        // The JDK may truncate a long command line (our classpath is long): look for the marker
+        // that the launch puts first.
+        return cmd.contains(marker(config));
+    }
+
+    private static String marker(Path config) {
+        return "-Dflywheel.broker.config=" + config.toAbsolutePath();
+    }
+
     private static ProcessBuilder java(Options options, Path log4j, String mainClass, String... args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(javaExecutable());
+        cmd.add(marker(options.brokerDir().resolve("server.properties")));
         cmd.add("-Xms32m");
         cmd.add("-Xmx" + options.heap());
         cmd.add("-XX:+UseG1GC");
@@ -216,6 +261,18 @@ public final class BrokerProcess implements AutoCloseable {
     /** Stops the broker with SIGTERM (a controlled shutdown), killing it only if it hangs. */
     @Override
     public void close() {
+        try {
+            stop();
+        } finally {
+            try {
+                Files.deleteIfExists(options.brokerDir().resolve("broker.pid"));
+            } catch (IOException ignored) {
+                // Harmless: the next start checks whether the recorded process is still ours.
+            }
+        }
+    }
+
+    private void stop() {
         if (!process.isAlive()) {
             return;
         }
