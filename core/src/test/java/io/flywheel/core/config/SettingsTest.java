@@ -63,14 +63,19 @@ class SettingsTest {
 
         @Option(names = "--port", defaultValue = "19092")
         int port;
+
+        @Option(names = "--decode")
+        boolean decode;
     }
 
     @Test
     void picocliOptionsFallBackToTheEnvironment() {
         Demo demo = new Demo();
-        new CommandLine(demo).setDefaultValueProvider(new EnvDefaults(Map.of("FLYWHEEL_DATA_DIR", "/srv/fw"))).parseArgs();
+        new CommandLine(demo).setDefaultValueProvider(new EnvDefaults(Map.of("FLYWHEEL_DATA_DIR", "/srv/fw",
+                "FLYWHEEL_DECODE", "true"))).parseArgs();
         assertEquals("/srv/fw", demo.dataDir);
         assertEquals(19092, demo.port);
+        assertEquals(false, demo.decode, "flags are not read from the environment");
         Demo flagged = new Demo();
         new CommandLine(flagged).setDefaultValueProvider(new EnvDefaults(Map.of("FLYWHEEL_DATA_DIR", "/srv/fw")))
                 .parseArgs("--data-dir", "/tmp/x");
