@@ -249,10 +249,6 @@ public final class BrokerProcess implements AutoCloseable {
         return options.bootstrap();
     }
 
-    public boolean isAlive() {
-        return process.isAlive();
-    }
-
     /** Blocks until the broker process exits; returns its exit code. */
     public int waitFor() throws InterruptedException {
         return process.waitFor();
