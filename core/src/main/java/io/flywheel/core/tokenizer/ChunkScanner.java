@@ -81,16 +81,24 @@ final class ChunkScanner {
         return last > i ? last : j;
     }
 
-    // ---------------------------------------------------------------- GPT-2
+    /** The end of the chunk that starts at {@code i}. */
+    private interface ChunkEnd {
+        int at(String s, int i);
+    }
 
-    static void splitGpt2(String s, PreTokenizer.ChunkConsumer out) {
-        int n = s.length();
+    private static void split(String s, ChunkEnd chunkEnd, PreTokenizer.ChunkConsumer out) {
         int i = 0;
-        while (i < n) {
-            int end = gpt2At(s, i);
+        while (i < s.length()) {
+            int end = chunkEnd.at(s, i);
             out.accept(s, i, end);
             i = end;
         }
+    }
+
+    // ---------------------------------------------------------------- GPT-2
+
+    static void splitGpt2(String s, PreTokenizer.ChunkConsumer out) {
+        split(s, ChunkScanner::gpt2At, out);
     }
 
     private static int gpt2At(String s, int i) {
@@ -126,13 +134,7 @@ final class ChunkScanner {
     // ---------------------------------------------------------------- cl100k
 
     static void splitCl100k(String s, PreTokenizer.ChunkConsumer out) {
-        int n = s.length();
-        int i = 0;
-        while (i < n) {
-            int end = cl100kAt(s, i);
-            out.accept(s, i, end);
-            i = end;
-        }
+        split(s, ChunkScanner::cl100kAt, out);
     }
 
     private static boolean is(char c, char lower) {
