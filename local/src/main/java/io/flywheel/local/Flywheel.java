@@ -43,11 +43,10 @@ public final class Flywheel implements Runnable {
         cli.setDefaultValueProvider(new EnvDefaults());
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             PrintWriter err = commandLine.getErr();
+            err.println("flywheel: " + e.getMessage());
             if (e instanceof UsageError) {
-                err.println("flywheel: " + e.getMessage());
                 return EXIT_USAGE;
             }
-            err.println("flywheel: " + e.getMessage());
             if (System.getenv("FLYWHEEL_DEBUG") != null) {
                 e.printStackTrace(err);
             } else {

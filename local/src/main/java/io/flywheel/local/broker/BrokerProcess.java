@@ -84,13 +84,13 @@ public final class BrokerProcess implements AutoCloseable {
                 .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(out.toFile())).start();
         Files.writeString(pidFile, Long.toString(process.pid()));
         BrokerProcess broker = new BrokerProcess(options, process, out);
-        try {
-            broker.awaitReady();
-            try (Admin admin = broker.admin()) {
-                List<String> created = catalog.ensureCreated(admin);
-                if (!created.isEmpty()) {
-                    status.println("broker: created topics " + String.join(", ", created));
-                }
+        // One admin client for the readiness probe and the topics: it reconnects by itself while the
+        // broker comes up.
+        try (Admin admin = broker.admin()) {
+            broker.awaitReady(admin);
+            List<String> created = catalog.ensureCreated(admin);
+            if (!created.isEmpty()) {
+                status.println("broker: created topics " + String.join(", ", created));
             }
         } catch (InterruptedException | RuntimeException e) {
             broker.close();
@@ -217,27 +217,27 @@ public final class BrokerProcess implements AutoCloseable {
         }
     }
 
-    private void awaitReady() throws InterruptedException {
+    private void awaitReady(Admin admin) throws InterruptedException {
         long deadline = System.nanoTime() + options.startTimeout().toNanos();
-        RuntimeException last = null;
+        String lastError = null;
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
                 throw new BrokerException("the broker exited with code " + process.exitValue() + "; see "
                         + options.brokerDir().resolve("logs") + ":\n" + tail(logFile));
             }
-            try (Admin admin = admin()) {
+            try {
                 admin.describeCluster().nodes().get(2, TimeUnit.SECONDS);
                 return;
             } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-                last = new RuntimeException(e.getMessage(), e);
+                lastError = e.getMessage();
             }
             process.waitFor(200, TimeUnit.MILLISECONDS);
         }
         throw new BrokerException("the broker did not answer within " + options.startTimeout().toSeconds() + " s"
-                + (last == null ? "" : " (" + last.getMessage() + ")") + "; see " + logFile);
+                + (lastError == null ? "" : " (" + lastError + ")") + "; see " + logFile);
     }
 
-    public Admin admin() {
+    private Admin admin() {
         Properties props = new Properties();
         props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, options.bootstrap());
         props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "5000");
