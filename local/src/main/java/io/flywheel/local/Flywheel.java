@@ -1,11 +1,12 @@
 package io.flywheel.local;
 
 import io.flywheel.core.config.EnvDefaults;
+import io.flywheel.core.config.Settings;
 import io.flywheel.local.cli.BrokerCommand;
 import io.flywheel.local.cli.TokenizeCommand;
 import io.flywheel.local.cli.TokenizerCommand;
 import io.flywheel.local.cli.UpCommand;
-import io.flywheel.local.cli.UsageError;
+import io.flywheel.core.cli.UsageError;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -44,7 +45,7 @@ public final class Flywheel implements Runnable {
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             PrintWriter err = commandLine.getErr();
             err.println("flywheel: " + e.getMessage());
-            if (e instanceof UsageError) {
+            if (e instanceof UsageError || e instanceof Settings.ConfigException) {
                 return EXIT_USAGE;
             }
             if (System.getenv("FLYWHEEL_DEBUG") != null) {

@@ -1,6 +1,8 @@
 package io.flywheel.core.serde;
 
 import java.io.ByteArrayOutputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
 /**
@@ -128,5 +130,14 @@ public final class Binary {
 
     public static String sha256ToHex(byte[] sha) {
         return HexFormat.of().formatHex(sha);
+    }
+
+    /** SHA-256 of the bytes. */
+    public static byte[] sha256(byte[] bytes) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(bytes);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JDK has SHA-256", e);
+        }
     }
 }

@@ -26,6 +26,11 @@ public final class TopicCatalog {
 
     /** Large enough for a 10 MB document plus its JSON envelope, on every text-carrying topic. */
     public static final int MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+    /**
+     * Rejected topics keep the original record inside JSON (escaped, or base64 when it is not
+     * UTF-8), which can grow it by a third or more: they take four times the record limit.
+     */
+    public static final int MAX_REJECTED_MESSAGE_BYTES = 4 * MAX_MESSAGE_BYTES;
 
     private final Map<Topic, Spec> specs;
 
@@ -57,7 +62,9 @@ public final class TopicCatalog {
                     topic.compacted() ? TopicConfig.CLEANUP_POLICY_COMPACT : TopicConfig.CLEANUP_POLICY_DELETE);
             configs.put(TopicConfig.RETENTION_MS_CONFIG, settings.string(key + ".retention.ms", topic.defaultRetentionMs()));
             configs.put(TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG, Integer.toString(minIsr));
-            configs.put(TopicConfig.MAX_MESSAGE_BYTES_CONFIG, Integer.toString(MAX_MESSAGE_BYTES));
+            boolean rejected = topic == Topic.TEXT_REJECTED || topic == Topic.FEEDBACK_REJECTED;
+            configs.put(TopicConfig.MAX_MESSAGE_BYTES_CONFIG,
+                    Integer.toString(rejected ? MAX_REJECTED_MESSAGE_BYTES : MAX_MESSAGE_BYTES));
             configs.put(TopicConfig.COMPRESSION_TYPE_CONFIG, "producer");
             specs.put(topic, new Spec(topic, name, partitions, replication, Map.copyOf(configs)));
         }

@@ -1,5 +1,6 @@
 package io.flywheel.local.cli;
 
+import io.flywheel.core.cli.UsageError;
 import io.flywheel.core.config.Settings;
 import io.flywheel.core.topics.TopicCatalog;
 import io.flywheel.local.broker.BrokerProcess;

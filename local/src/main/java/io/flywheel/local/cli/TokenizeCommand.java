@@ -1,5 +1,6 @@
 package io.flywheel.local.cli;
 
+import io.flywheel.core.cli.UsageError;
 import io.flywheel.core.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.InputStream;

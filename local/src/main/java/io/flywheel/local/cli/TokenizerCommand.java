@@ -1,5 +1,6 @@
 package io.flywheel.local.cli;
 
+import io.flywheel.core.cli.UsageError;
 import io.flywheel.core.tokenizer.BpeTrainer;
 import io.flywheel.core.tokenizer.PreTokenizer;
 import io.flywheel.core.tokenizer.Tokenizer;

@@ -1,5 +1,6 @@
 package io.flywheel.local.cli;
 
+import io.flywheel.core.cli.UsageError;
 import io.flywheel.core.serde.RecordFormatException;
 import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.core.tokenizer.TokenizerFiles;

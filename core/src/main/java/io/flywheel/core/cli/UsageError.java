@@ -1,4 +1,4 @@
-package io.flywheel.local.cli;
+package io.flywheel.core.cli;
 
 /** Bad input from the user: the message says what to fix; the command exits with code 2. */
 public final class UsageError extends RuntimeException {

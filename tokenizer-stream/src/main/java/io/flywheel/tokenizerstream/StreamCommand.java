@@ -1,0 +1,86 @@
+package io.flywheel.tokenizerstream;
+
+import io.flywheel.core.cli.UsageError;
+import io.flywheel.core.config.EnvDefaults;
+import io.flywheel.core.config.Settings;
+import io.flywheel.core.tokenizer.Tokenizer;
+import io.flywheel.core.tokenizer.TokenizerFiles;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code flywheel stream} (and the main class of the stream's own jar): runs the tokenizer stream
+ * until SIGTERM or Ctrl-C. The flags cover what is usually changed; every setting of
+ * {@link StreamConfig} can be given with {@code --set key=value} or its environment variable.
+ */
+@Command(name = "stream", mixinStandardHelpOptions = true,
+        description = {"Run the tokenizer stream: text.raw -> clean, dedup, redact, tokenize -> tokens (+ text.rejected).",
+                "Runs until Ctrl-C or SIGTERM; /metrics and /health/ready on --metrics-port."})
+public final class StreamCommand implements Callable<Integer> {
+
+    @Option(names = "--bootstrap", paramLabel = "HOST:PORT", description = "Kafka bootstrap servers (default: 127.0.0.1:19092).")
+    String bootstrap;
+
+    @Option(names = "--tokenizer", paramLabel = "FILE|NAME", description = "Tokenizer file, or a public vocabulary name (default: cl100k_base).")
+    String tokenizer;
+
+    @Option(names = "--state-dir", paramLabel = "DIR", description = "Local state (dedup stores) (default: .flywheel/streams).")
+    Path stateDir;
+
+    @Option(names = "--guarantee", paramLabel = "MODE", description = "exactly_once_v2 (default) or at_least_once.")
+    String guarantee;
+
+    @Option(names = "--metrics-port", paramLabel = "PORT", description = "Port of /metrics and /health (default: 9410).")
+    Integer metricsPort;
+
+    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Any setting, e.g. --set filter.min-chars=50 (see README.md).")
+    Map<String, String> set = new LinkedHashMap<>();
+
+    @Override
+    public Integer call() throws Exception {
+        Settings settings = Settings.fromEnvironment();
+        for (var e : set.entrySet()) {
+            settings = settings.with(e.getKey(), e.getValue());
+        }
+        settings = settings.with("kafka.bootstrap", bootstrap).with("stream.tokenizer", tokenizer)
+                .with("stream.state-dir", stateDir).with("stream.guarantee", guarantee).with("stream.metrics.port", metricsPort);
+        StreamConfig config = StreamConfig.from(settings);
+        Tokenizer tok;
+        try {
+            tok = TokenizerFiles.load(config.tokenizer());
+        } catch (IOException e) {
+            throw new UsageError("cannot load tokenizer '" + config.tokenizer() + "': " + e.getMessage(), e);
+        }
+        TokenizerStream stream = TokenizerStream.start(config, tok);
+        CountDownLatch stopped = new CountDownLatch(1);
+        // Ctrl-C and SIGTERM: close Streams (which commits what is done), then let the JVM exit.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            stream.close();
+            stopped.countDown();
+        }, "stream-shutdown"));
+        System.out.println("stream: " + config.topics().name(io.flywheel.core.topics.Topic.TEXT_RAW) + " -> "
+                    + config.topics().name(io.flywheel.core.topics.Topic.TOKENS) + " with tokenizer " + tok.name()
+                    + " (" + tok.id().substring(0, 12) + "), " + config.guarantee());
+        System.out.println("metrics: http://" + config.metricsHost() + ":" + stream.metricsPort() + "/metrics");
+        System.out.flush();
+        stopped.await();
+        return 0;
+    }
+
+    public static void main(String[] args) {
+        CommandLine cli = new CommandLine(new StreamCommand());
+        cli.setDefaultValueProvider(new EnvDefaults());
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            commandLine.getErr().println("stream: " + e.getMessage());
+            return e instanceof UsageError || e instanceof Settings.ConfigException ? 2 : 1;
+        });
+        System.exit(cli.execute(args));
+    }
+}
