@@ -62,8 +62,12 @@ final class HtmlText {
             @Override
             public void head(Node node, int depth) {
                 if (node instanceof TextNode text) {
-                    if (hidden == 0) {
-                        out.append(pre > 0 ? text.getWholeText() : collapse(text.getWholeText()));
+                    if (hidden == 0 && pre > 0) {
+                        out.append(text.getWholeText());
+                    } else if (hidden == 0) {
+                        String collapsed = collapse(text.getWholeText());
+                        boolean lineStart = out.isEmpty() || out.charAt(out.length() - 1) == '\n';
+                        out.append(lineStart ? collapsed.stripLeading() : collapsed);
                     }
                 } else if (node instanceof Element element) {
                     String tag = element.normalName();
@@ -90,18 +94,23 @@ final class HtmlText {
                     if (tag.equals("pre")) {
                         pre--;
                     }
-                    if (!tag.equals("br")) {
-                        breakFor(tag);
-                    }
+                    breakFor(tag);
                 }
             }
 
+            /** Block elements start and end on a line of their own; paragraphs with a blank line. */
             private void breakFor(String tag) {
-                if (PARAGRAPHS.contains(tag)) {
-                    out.append("\n\n");
-                } else if (LINES.contains(tag)) {
-                    out.append('\n');
+                int wanted = PARAGRAPHS.contains(tag) ? 2 : LINES.contains(tag) ? 1 : 0;
+                int have = 0;
+                for (int i = out.length() - 1; i >= 0 && have < wanted; i--) {
+                    char c = out.charAt(i);
+                    if (c == '\n') {
+                        have++;
+                    } else if (c != ' ') {
+                        break;
+                    }
                 }
+                out.append("\n".repeat(Math.max(0, wanted - have)));
             }
         }, Jsoup.parse(html));
         return out.toString();

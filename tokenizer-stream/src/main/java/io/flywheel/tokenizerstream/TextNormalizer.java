@@ -12,7 +12,8 @@ import java.text.Normalizer;
  *   <li>control characters (NUL included) other than tab and newline, byte-order marks and
  *       zero-width spaces are removed; unpaired surrogates become U+FFFD;</li>
  *   <li>a line keeps its indentation (code stays readable), but any other run of spaces, tabs or
- *       Unicode spaces becomes one space, and trailing spaces go.</li>
+ *       Unicode spaces becomes one space, and trailing spaces go; the text starts with a visible
+ *       character.</li>
  * </ul>
  * One pass over the characters after NFC (which is skipped when the text is already NFC).
  */
@@ -55,8 +56,8 @@ final class TextNormalizer {
             if (lineStart) {
                 if (!out.isEmpty()) {
                     out.append(pendingNewlines >= 2 ? "\n\n" : "\n");
+                    out.append(indent);
                 }
-                out.append(indent);
                 indent.setLength(0);
                 pendingNewlines = 0;
                 lineStart = false;
