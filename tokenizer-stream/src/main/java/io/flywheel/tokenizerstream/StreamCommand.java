@@ -40,14 +40,20 @@ public final class StreamCommand implements Callable<Integer> {
     @Option(names = "--metrics-port", paramLabel = "PORT", description = "Port of /metrics and /health (default: 9410).")
     Integer metricsPort;
 
-    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Any setting, e.g. --set filter.min-chars=50 (see README.md).")
+    @Option(names = "--set", paramLabel = "KEY=VALUE", description = {"Any setting, e.g. --set filter.min-chars=50 (see README.md).",
+            "Keys starting with 'streams.' go to Kafka Streams as they are, e.g. --set streams.session.timeout.ms=10000."})
     Map<String, String> set = new LinkedHashMap<>();
 
     @Override
     public Integer call() throws Exception {
         Settings settings = Settings.fromEnvironment();
+        Map<String, String> streamsOverrides = new LinkedHashMap<>();
         for (var e : set.entrySet()) {
-            settings = settings.with(e.getKey(), e.getValue());
+            if (e.getKey().startsWith("streams.")) {
+                streamsOverrides.put(e.getKey().substring("streams.".length()), e.getValue());
+            } else {
+                settings = settings.with(e.getKey(), e.getValue());
+            }
         }
         settings = settings.with("kafka.bootstrap", bootstrap).with("stream.tokenizer", tokenizer)
                 .with("stream.state-dir", stateDir).with("stream.guarantee", guarantee).with("stream.metrics.port", metricsPort);
@@ -58,7 +64,7 @@ public final class StreamCommand implements Callable<Integer> {
         } catch (IOException e) {
             throw new UsageError("cannot load tokenizer '" + config.tokenizer() + "': " + e.getMessage(), e);
         }
-        TokenizerStream stream = TokenizerStream.start(config, tok);
+        TokenizerStream stream = TokenizerStream.start(config, tok, streamsOverrides);
         CountDownLatch stopped = new CountDownLatch(1);
         // Ctrl-C and SIGTERM: close Streams (which commits what is done), then let the JVM exit.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -5,6 +5,7 @@ import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.core.topics.TopicCatalog;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -34,13 +35,20 @@ public final class TokenizerStream implements AutoCloseable {
         this.metricsServer = metricsServer;
     }
 
-    /** Starts the metrics server and the stream; returns without waiting for RUNNING. */
-    public static TokenizerStream start(StreamConfig config, Tokenizer tokenizer) throws IOException {
+    /**
+     * Starts the metrics server and the stream; returns without waiting for RUNNING.
+     *
+     * @param streamsOverrides Kafka Streams (or {@code producer.}/{@code consumer.}-prefixed client)
+     *                         properties applied last, e.g. {@code session.timeout.ms}
+     */
+    public static TokenizerStream start(StreamConfig config, Tokenizer tokenizer, Map<String, String> streamsOverrides) throws IOException {
         KafkaStreams[] holder = new KafkaStreams[1];
         MetricsServer metricsServer = MetricsServer.start(config.metricsHost(), config.metricsPort(),
                 () -> holder[0] != null && holder[0].state() == KafkaStreams.State.RUNNING);
         StreamMetrics metrics = new StreamMetrics(metricsServer.registry());
-        KafkaStreams streams = new KafkaStreams(new TokenizerTopology(config, tokenizer, metrics).build(), properties(config));
+        Properties props = properties(config);
+        props.putAll(streamsOverrides);
+        KafkaStreams streams = new KafkaStreams(new TokenizerTopology(config, tokenizer, metrics).build(), props);
         holder[0] = streams;
         streams.setStateListener((now, before) -> log.info("tokenizer stream: {} -> {}", before, now));
         // A thread that dies of an unexpected error (a broker outage, a fenced producer) is replaced

@@ -1,0 +1,277 @@
+package io.flywheel.ingest;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Splits one input (a file or stdin) into documents. Input is read as bytes, line by line, and
+ * each unit is decoded as strict UTF-8, so that one bad line is reported with its number and the
+ * rest of the file still goes in.
+ */
+final class DocumentReader {
+
+    enum Format { TEXT, JSONL }
+
+    enum Split { FILE, PARAGRAPH, LINE }
+
+    /** Where documents and problems go; {@code line} is 1-based, 0 for a whole file. */
+    interface Sink {
+        void document(String text, String givenId, int line);
+
+        void problem(int line, String message);
+    }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Format format;
+    private final Split split;
+    private final String textField;
+    private final String idField;
+    private final int maxDocumentBytes;
+
+    DocumentReader(Format format, Split split, String textField, String idField, int maxDocumentBytes) {
+        this.format = format;
+        this.split = split;
+        this.textField = textField;
+        this.idField = idField;
+        this.maxDocumentBytes = maxDocumentBytes;
+    }
+
+    void read(InputStream in, Sink sink) throws IOException {
+        if (format == Format.JSONL) {
+            readJsonLines(in, sink);
+        } else if (split == Split.FILE) {
+            readWhole(in, sink);
+        } else {
+            readSplit(in, sink);
+        }
+    }
+
+    private void readWhole(InputStream in, Sink sink) throws IOException {
+        byte[] bytes = in.readNBytes(maxDocumentBytes + 1);
+        if (bytes.length > maxDocumentBytes) {
+            sink.problem(0, "document larger than " + maxDocumentBytes + " bytes; use --split paragraph or line");
+            return;
+        }
+        String text = decode(bytes);
+        if (text == null) {
+            sink.problem(0, "invalid UTF-8 at byte " + firstInvalidByte(bytes));
+        } else if (text.isBlank()) {
+            sink.problem(0, "empty document");
+        } else {
+            sink.document(text, null, 0);
+        }
+    }
+
+    private void readSplit(InputStream in, Sink sink) throws IOException {
+        LineReader lines = new LineReader(in, maxDocumentBytes);
+        StringBuilder paragraph = new StringBuilder();
+        int paragraphLine = 0;
+        boolean paragraphBroken = false;
+        byte[] line;
+        while ((line = lines.next()) != null) {
+            int number = lines.number();
+            if (line == LineReader.TOO_LONG) {
+                sink.problem(number, "line longer than " + maxDocumentBytes + " bytes");
+                paragraphBroken = split == Split.PARAGRAPH;
+                continue;
+            }
+            String text = decode(line);
+            if (text == null) {
+                sink.problem(number, "invalid UTF-8 at byte " + firstInvalidByte(line) + " of the line");
+                paragraphBroken = split == Split.PARAGRAPH;
+                continue;
+            }
+            if (split == Split.LINE) {
+                if (!text.isBlank()) {
+                    sink.document(text, null, number);
+                }
+                continue;
+            }
+            if (text.isBlank()) {
+                flush(paragraph, paragraphLine, paragraphBroken, sink);
+                paragraph.setLength(0);
+                paragraphBroken = false;
+                continue;
+            }
+            if (paragraph.isEmpty()) {
+                paragraphLine = number;
+            }
+            paragraph.append(paragraph.isEmpty() ? "" : "\n").append(text);
+            if (paragraph.length() > maxDocumentBytes) {
+                sink.problem(paragraphLine, "paragraph larger than " + maxDocumentBytes + " bytes");
+                paragraph.setLength(0);
+                paragraphBroken = false;
+            }
+        }
+        if (split == Split.PARAGRAPH) {
+            flush(paragraph, paragraphLine, paragraphBroken, sink);
+        }
+    }
+
+    private static void flush(StringBuilder paragraph, int line, boolean broken, Sink sink) {
+        if (paragraph.isEmpty()) {
+            return;
+        }
+        if (broken) {
+            sink.problem(line, "paragraph skipped: one of its lines could not be read");
+        } else {
+            sink.document(paragraph.toString(), null, line);
+        }
+    }
+
+    private void readJsonLines(InputStream in, Sink sink) throws IOException {
+        LineReader lines = new LineReader(in, maxDocumentBytes);
+        byte[] line;
+        while ((line = lines.next()) != null) {
+            int number = lines.number();
+            if (line == LineReader.TOO_LONG) {
+                sink.problem(number, "line longer than " + maxDocumentBytes + " bytes");
+                continue;
+            }
+            String text = decode(line);
+            if (text == null) {
+                sink.problem(number, "invalid UTF-8 at byte " + firstInvalidByte(line) + " of the line");
+                continue;
+            }
+            if (text.isBlank()) {
+                continue;
+            }
+            JsonNode node;
+            try {
+                node = JSON.readTree(text);
+            } catch (JsonProcessingException e) {
+                sink.problem(number, "not JSON: " + e.getOriginalMessage());
+                continue;
+            }
+            if (node == null || !node.isObject()) {
+                sink.problem(number, "not a JSON object");
+                continue;
+            }
+            JsonNode value = node.get(textField);
+            if (value == null || value.isNull()) {
+                sink.problem(number, "no \"" + textField + "\" field");
+                continue;
+            }
+            if (!value.isTextual()) {
+                sink.problem(number, "\"" + textField + "\" is not a string");
+                continue;
+            }
+            if (value.asText().isBlank()) {
+                sink.problem(number, "empty document");
+                continue;
+            }
+            JsonNode id = node.get(idField);
+            String givenId = null;
+            if (id != null && !id.isNull()) {
+                if (!(id.isTextual() || id.isIntegralNumber()) || id.asText().isBlank()) {
+                    sink.problem(number, "\"" + idField + "\" must be a non-empty string or an integer");
+                    continue;
+                }
+                givenId = id.asText();
+            }
+            sink.document(value.asText(), givenId, number);
+        }
+    }
+
+    /** The text if the bytes are valid UTF-8, else null. */
+    static String decode(byte[] bytes) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            return null;
+        }
+    }
+
+    /** 1-based offset of the first byte that is not UTF-8: where a strict decoder stops. */
+    private static int firstInvalidByte(byte[] bytes) {
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)
+                .decode(in, CharBuffer.allocate(bytes.length), true);
+        return in.position() + 1;
+    }
+
+    /** Lines as bytes, without the line break ({@code \n} or {@code \r\n}). */
+    static final class LineReader {
+        static final byte[] TOO_LONG = new byte[0];
+
+        private final InputStream in;
+        private final int maxLine;
+        private final byte[] buffer = new byte[1 << 16];
+        private int pos;
+        private int limit;
+        private int number;
+        private boolean eof;
+
+        LineReader(InputStream in, int maxLine) {
+            this.in = in;
+            this.maxLine = maxLine;
+        }
+
+        int number() {
+            return number;
+        }
+
+        byte[] next() throws IOException {
+            ByteArrayOutputStream line = new ByteArrayOutputStream();
+            boolean tooLong = false;
+            boolean any = false;
+            while (true) {
+                if (pos == limit) {
+                    if (eof || (limit = in.read(buffer)) < 0) {
+                        eof = true;
+                        limit = 0;
+                        pos = 0;
+                        if (!any) {
+                            return null;
+                        }
+                        break;
+                    }
+                    pos = 0;
+                }
+                any = true;
+                int nl = -1;
+                for (int i = pos; i < limit; i++) {
+                    if (buffer[i] == '\n') {
+                        nl = i;
+                        break;
+                    }
+                }
+                int end = nl < 0 ? limit : nl;
+                if (!tooLong) {
+                    line.write(buffer, pos, end - pos);
+                    if (line.size() > maxLine) {
+                        tooLong = true;
+                        line.reset();
+                    }
+                }
+                pos = nl < 0 ? limit : nl + 1;
+                if (nl >= 0) {
+                    break;
+                }
+            }
+            number++;
+            if (tooLong) {
+                return TOO_LONG;
+            }
+            byte[] bytes = line.toByteArray();
+            if (bytes.length > 0 && bytes[bytes.length - 1] == '\r') {
+                bytes = java.util.Arrays.copyOf(bytes, bytes.length - 1);
+            }
+            return bytes;
+        }
+    }
+}
