@@ -37,7 +37,14 @@ final class Cli {
     }
 
     static Result run(byte[] stdin, String... args) throws IOException, InterruptedException {
-        Process p = command(List.of(args)).start();
+        return run(java.util.Map.of(), stdin, args);
+    }
+
+    /** Runs with extra environment variables, e.g. {@code FLYWHEEL_TOPICS_PREFIX}. */
+    static Result run(java.util.Map<String, String> env, byte[] stdin, String... args) throws IOException, InterruptedException {
+        ProcessBuilder builder = command(List.of(args));
+        builder.environment().putAll(env);
+        Process p = builder.start();
         CompletableFuture<byte[]> out = CompletableFuture.supplyAsync(() -> readAll(p.getInputStream()));
         CompletableFuture<byte[]> err = CompletableFuture.supplyAsync(() -> readAll(p.getErrorStream()));
         try (var in = p.getOutputStream()) {
