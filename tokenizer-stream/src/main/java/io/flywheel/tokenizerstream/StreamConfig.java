@@ -21,6 +21,7 @@ public record StreamConfig(
         Path stateDir,
         String guarantee,
         int threads,
+        long commitIntervalMs,
         String tokenizer,
         double validationShare,
         int minChars,
@@ -49,6 +50,7 @@ public record StreamConfig(
             throw new Settings.ConfigException("stream.guarantee must be " + EXACTLY_ONCE + " or " + AT_LEAST_ONCE + ", not '" + guarantee + "'");
         }
         check(threads >= 1, "stream.threads must be at least 1");
+        check(commitIntervalMs >= 1, "stream.commit-interval-ms must be positive");
         check(validationShare >= 0 && validationShare <= 1, "stream.validation-share must be within [0, 1]");
         check(minChars >= 1 && maxChars >= minChars, "filter.min-chars must be at least 1 and at most filter.max-chars");
         check(minLetterShare >= 0 && minLetterShare <= 1, "filter.min-letter-share must be within [0, 1]");
@@ -82,6 +84,7 @@ public record StreamConfig(
                 Path.of(s.string("stream.state-dir", ".flywheel/streams")),
                 s.string("stream.guarantee", EXACTLY_ONCE),
                 s.integer("stream.threads", 1),
+                s.longValue("stream.commit-interval-ms", 100),
                 s.string("stream.tokenizer", "cl100k_base"),
                 s.decimal("stream.validation-share", 0.01),
                 s.integer("filter.min-chars", 16),

@@ -67,6 +67,8 @@ public final class TokenizerStream implements AutoCloseable {
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrap());
         p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, config.guarantee());
         p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, config.threads());
+        // Each commit ends a transaction under exactly-once: this bounds both latency and overhead.
+        p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, config.commitIntervalMs());
         p.put(StreamsConfig.STATE_DIR_CONFIG, config.stateDir().toAbsolutePath().toString());
         p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, (int) config.topics().spec(io.flywheel.core.topics.Topic.TOKENS).replicationFactor());
         // Records up to the topic limits: a 16 MiB document, its rejection with the original inside.
