@@ -3,14 +3,11 @@ package io.flywheel.ingest;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flywheel.core.serde.StrictUtf8;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * Splits one input (a file or stdin) into documents. Input is read as bytes, line by line, and
@@ -62,9 +59,9 @@ final class DocumentReader {
             sink.problem(0, "document larger than " + maxDocumentBytes + " bytes; use --split paragraph or line");
             return;
         }
-        String text = decode(bytes);
+        String text = StrictUtf8.decodeOrNull(bytes);
         if (text == null) {
-            sink.problem(0, "invalid UTF-8 at byte " + firstInvalidByte(bytes));
+            sink.problem(0, "invalid UTF-8 at byte " + StrictUtf8.firstInvalidByte(bytes));
         } else if (text.isBlank()) {
             sink.problem(0, "empty document");
         } else {
@@ -85,9 +82,9 @@ final class DocumentReader {
                 paragraphBroken = split == Split.PARAGRAPH;
                 continue;
             }
-            String text = decode(line);
+            String text = StrictUtf8.decodeOrNull(line);
             if (text == null) {
-                sink.problem(number, "invalid UTF-8 at byte " + firstInvalidByte(line) + " of the line");
+                sink.problem(number, "invalid UTF-8 at byte " + StrictUtf8.firstInvalidByte(line) + " of the line");
                 paragraphBroken = split == Split.PARAGRAPH;
                 continue;
             }
@@ -138,9 +135,9 @@ final class DocumentReader {
                 sink.problem(number, "line longer than " + maxDocumentBytes + " bytes");
                 continue;
             }
-            String text = decode(line);
+            String text = StrictUtf8.decodeOrNull(line);
             if (text == null) {
-                sink.problem(number, "invalid UTF-8 at byte " + firstInvalidByte(line) + " of the line");
+                sink.problem(number, "invalid UTF-8 at byte " + StrictUtf8.firstInvalidByte(line) + " of the line");
                 continue;
             }
             if (text.isBlank()) {
@@ -181,27 +178,6 @@ final class DocumentReader {
             }
             sink.document(value.asText(), givenId, number);
         }
-    }
-
-    /** The text if the bytes are valid UTF-8, else null. */
-    static String decode(byte[] bytes) {
-        try {
-            return StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes)).toString();
-        } catch (CharacterCodingException e) {
-            return null;
-        }
-    }
-
-    /** 1-based offset of the first byte that is not UTF-8: where a strict decoder stops. */
-    private static int firstInvalidByte(byte[] bytes) {
-        ByteBuffer in = ByteBuffer.wrap(bytes);
-        StandardCharsets.UTF_8.newDecoder()
-                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)
-                .decode(in, CharBuffer.allocate(bytes.length), true);
-        return in.position() + 1;
     }
 
     /** Lines as bytes, without the line break ({@code \n} or {@code \r\n}). */
@@ -269,7 +245,7 @@ final class DocumentReader {
             }
             byte[] bytes = line.toByteArray();
             if (bytes.length > 0 && bytes[bytes.length - 1] == '\r') {
-                bytes = java.util.Arrays.copyOf(bytes, bytes.length - 1);
+                bytes = Arrays.copyOf(bytes, bytes.length - 1);
             }
             return bytes;
         }

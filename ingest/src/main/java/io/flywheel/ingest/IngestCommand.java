@@ -1,7 +1,7 @@
 package io.flywheel.ingest;
 
+import io.flywheel.core.cli.CommandLines;
 import io.flywheel.core.cli.UsageError;
-import io.flywheel.core.config.EnvDefaults;
 import io.flywheel.core.config.Settings;
 import io.flywheel.core.records.RawText;
 import io.flywheel.core.topics.Topic;
@@ -22,7 +22,6 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -73,10 +72,8 @@ public final class IngestCommand implements Callable<Integer> {
         for (String p : paths) {
             expand(p, inputs, problems);
         }
-        long totalBytes = inputs.stream().mapToLong(Input::size).sum();
-        if (inputs.stream().anyMatch(i -> i.path() == null)) {
-            totalBytes = -1;
-        }
+        // Stdin has no known size, and then neither has the whole run: no ETA.
+        long totalBytes = inputs.stream().anyMatch(i -> i.path() == null) ? -1 : inputs.stream().mapToLong(Input::size).sum();
         checkReachable();
 
         AtomicLong bytesRead = new AtomicLong();
@@ -190,12 +187,6 @@ public final class IngestCommand implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        CommandLine cli = new CommandLine(new IngestCommand());
-        cli.setDefaultValueProvider(new EnvDefaults());
-        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
-            commandLine.getErr().println("ingest: " + e.getMessage());
-            return e instanceof UsageError || e instanceof Settings.ConfigException ? 2 : 1;
-        });
-        System.exit(cli.execute(args));
+        System.exit(CommandLines.execute("ingest", new IngestCommand(), args));
     }
 }

@@ -1,15 +1,12 @@
 package io.flywheel.local;
 
-import io.flywheel.core.config.EnvDefaults;
-import io.flywheel.core.config.Settings;
+import io.flywheel.core.cli.CommandLines;
 import io.flywheel.ingest.IngestCommand;
 import io.flywheel.tokenizerstream.StreamCommand;
 import io.flywheel.local.cli.BrokerCommand;
 import io.flywheel.local.cli.TokenizeCommand;
 import io.flywheel.local.cli.TokenizerCommand;
 import io.flywheel.local.cli.UpCommand;
-import io.flywheel.core.cli.UsageError;
-import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -26,9 +23,6 @@ import picocli.CommandLine.Spec;
         footer = {"", "Every option also reads FLYWHEEL_<OPTION> from the environment, e.g. FLYWHEEL_DATA_DIR."})
 public final class Flywheel implements Runnable {
 
-    public static final int EXIT_FAILED = 1;
-    public static final int EXIT_USAGE = 2;
-
     @Spec
     CommandSpec spec;
 
@@ -43,22 +37,7 @@ public final class Flywheel implements Runnable {
 
     /** Runs the command line and returns the exit code (for tests and embedding). */
     public static int run(String... args) {
-        CommandLine cli = new CommandLine(new Flywheel());
-        cli.setDefaultValueProvider(new EnvDefaults());
-        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
-            PrintWriter err = commandLine.getErr();
-            err.println("flywheel: " + e.getMessage());
-            if (e instanceof UsageError || e instanceof Settings.ConfigException) {
-                return EXIT_USAGE;
-            }
-            if (System.getenv("FLYWHEEL_DEBUG") != null) {
-                e.printStackTrace(err);
-            } else {
-                err.println("(set FLYWHEEL_DEBUG=1 for the stack trace)");
-            }
-            return EXIT_FAILED;
-        });
-        return cli.execute(args);
+        return CommandLines.execute("flywheel", new Flywheel(), args);
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -83,19 +83,23 @@ final class Deduplicator implements Processor<byte[], Candidate, String, Verdict
                     : "same content as document " + first;
             return Verdict.reject(Reason.DUPLICATE, detail, doc.original());
         }
-        if (nearEnabled) {
-            String similar = nearDuplicateOf(doc);
-            if (similar != null) {
-                return Verdict.reject(Reason.NEAR_DUPLICATE, similar, doc.original());
-            }
+        // Each band is looked up once: its owner names a candidate, and a band without one is stored.
+        Bytes[] bandKeys = new Bytes[nearEnabled ? minHash.bands() : 0];
+        String[] bandOwners = new String[bandKeys.length];
+        for (int b = 0; b < bandKeys.length; b++) {
+            bandKeys[b] = bandKey(doc.signature(), b);
+            bandOwners[b] = firstValue(bands, bandKeys[b]);
+        }
+        String similar = nearDuplicateOf(doc, bandOwners);
+        if (similar != null) {
+            return Verdict.reject(Reason.NEAR_DUPLICATE, similar, doc.original());
         }
         byte[] id = doc.id().getBytes(StandardCharsets.UTF_8);
         exact.put(hash, id, ts);
         if (nearEnabled) {
-            for (int b = 0; b < minHash.bands(); b++) {
-                Bytes band = bandKey(doc.signature(), b);
-                if (firstValue(bands, band) == null) {
-                    bands.put(band, id, ts);
+            for (int b = 0; b < bandKeys.length; b++) {
+                if (bandOwners[b] == null) {
+                    bands.put(bandKeys[b], id, ts);
                 }
             }
             ByteBuffer signature = ByteBuffer.allocate(4 * doc.signature().length);
@@ -105,13 +109,15 @@ final class Deduplicator implements Processor<byte[], Candidate, String, Verdict
         return Verdict.pass(doc);
     }
 
-    /** A detail naming the similar document, or null when there is none above the threshold. */
-    private String nearDuplicateOf(Candidate doc) {
+    /**
+     * A detail naming the first band owner whose signature is similar enough, or null when none
+     * is (and always when near dedup is off: there are no band owners then).
+     */
+    private String nearDuplicateOf(Candidate doc, String[] bandOwners) {
         Set<String> candidates = new LinkedHashSet<>();
-        for (int b = 0; b < minHash.bands(); b++) {
-            String other = firstValue(bands, bandKey(doc.signature(), b));
-            if (other != null && !other.equals(doc.id())) {
-                candidates.add(other);
+        for (String owner : bandOwners) {
+            if (owner != null && !owner.equals(doc.id())) {
+                candidates.add(owner);
             }
         }
         for (String other : candidates) {

@@ -3,7 +3,9 @@ package io.flywheel.tokenizerstream;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
@@ -33,6 +35,11 @@ final class PiiRedactor {
 
         String placeholder() {
             return "[" + name() + "]";
+        }
+
+        /** The metric label: {@code email}, {@code phone}, ... */
+        String label() {
+            return name().toLowerCase(Locale.ROOT);
         }
     }
 
@@ -307,9 +314,9 @@ final class PiiRedactor {
     }
 
     private static Kind classify(String candidate) {
-        var ipv4 = IPV4.matcher(candidate);
+        Matcher ipv4 = IPV4.matcher(candidate);
         if (ipv4.matches()) {
-            return validIpv4(candidate) ? Kind.IP : null;
+            return octetsAtMost255(ipv4) ? Kind.IP : null;
         }
         StringBuilder digits = new StringBuilder(candidate.length());
         boolean cardSeparatorsOnly = true;
@@ -352,12 +359,13 @@ final class PiiRedactor {
     }
 
     static boolean validIpv4(String s) {
-        var m = IPV4.matcher(s);
-        if (!m.matches()) {
-            return false;
-        }
+        Matcher m = IPV4.matcher(s);
+        return m.matches() && octetsAtMost255(m);
+    }
+
+    private static boolean octetsAtMost255(Matcher dottedQuad) {
         for (int g = 1; g <= 4; g++) {
-            if (Integer.parseInt(m.group(g)) > 255) {
+            if (Integer.parseInt(dottedQuad.group(g)) > 255) {
                 return false;
             }
         }

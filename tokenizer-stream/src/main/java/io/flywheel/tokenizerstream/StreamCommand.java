@@ -1,17 +1,17 @@
 package io.flywheel.tokenizerstream;
 
+import io.flywheel.core.cli.CommandLines;
 import io.flywheel.core.cli.UsageError;
-import io.flywheel.core.config.EnvDefaults;
 import io.flywheel.core.config.Settings;
 import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.core.tokenizer.TokenizerFiles;
+import io.flywheel.core.topics.Topic;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -71,8 +71,8 @@ public final class StreamCommand implements Callable<Integer> {
             stream.close();
             stopped.countDown();
         }, "stream-shutdown"));
-        System.out.println("stream: " + config.topics().name(io.flywheel.core.topics.Topic.TEXT_RAW) + " -> "
-                    + config.topics().name(io.flywheel.core.topics.Topic.TOKENS) + " with tokenizer " + tok.name()
+        System.out.println("stream: " + config.topics().name(Topic.TEXT_RAW) + " -> "
+                    + config.topics().name(Topic.TOKENS) + " with tokenizer " + tok.name()
                     + " (" + tok.id().substring(0, 12) + "), " + config.guarantee());
         System.out.println("metrics: http://" + config.metricsHost() + ":" + stream.metricsPort() + "/metrics");
         System.out.flush();
@@ -81,12 +81,6 @@ public final class StreamCommand implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        CommandLine cli = new CommandLine(new StreamCommand());
-        cli.setDefaultValueProvider(new EnvDefaults());
-        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
-            commandLine.getErr().println("stream: " + e.getMessage());
-            return e instanceof UsageError || e instanceof Settings.ConfigException ? 2 : 1;
-        });
-        System.exit(cli.execute(args));
+        System.exit(CommandLines.execute("stream", new StreamCommand(), args));
     }
 }

@@ -45,7 +45,7 @@ public final class StreamMetrics {
             rejected.labelValues(reason.code());
         }
         for (PiiRedactor.Kind kind : PiiRedactor.Kind.values()) {
-            redactions.labelValues(kind.name().toLowerCase(java.util.Locale.ROOT));
+            redactions.labelValues(kind.label());
         }
     }
 
@@ -66,7 +66,7 @@ public final class StreamMetrics {
     }
 
     void redacted(Map<PiiRedactor.Kind, Integer> counts) {
-        counts.forEach((kind, n) -> redactions.labelValues(kind.name().toLowerCase(java.util.Locale.ROOT)).inc(n));
+        counts.forEach((kind, n) -> redactions.labelValues(kind.label()).inc(n));
     }
 
     /** The timer of one stage. */

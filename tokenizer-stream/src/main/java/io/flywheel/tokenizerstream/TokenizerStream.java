@@ -2,6 +2,7 @@ package io.flywheel.tokenizerstream;
 
 import io.flywheel.core.metrics.MetricsServer;
 import io.flywheel.core.tokenizer.Tokenizer;
+import io.flywheel.core.topics.Topic;
 import io.flywheel.core.topics.TopicCatalog;
 import java.io.IOException;
 import java.time.Duration;
@@ -70,7 +71,7 @@ public final class TokenizerStream implements AutoCloseable {
         // Each commit ends a transaction under exactly-once: this bounds both latency and overhead.
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, config.commitIntervalMs());
         p.put(StreamsConfig.STATE_DIR_CONFIG, config.stateDir().toAbsolutePath().toString());
-        p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, (int) config.topics().spec(io.flywheel.core.topics.Topic.TOKENS).replicationFactor());
+        p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, (int) config.topics().spec(Topic.TOKENS).replicationFactor());
         // Records up to the topic limits: a 16 MiB document, its rejection with the original inside.
         p.put(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG), INTERNAL_MAX_MESSAGE_BYTES + 1024 * 1024);
         p.put(StreamsConfig.producerPrefix(ProducerConfig.BUFFER_MEMORY_CONFIG), 2L * INTERNAL_MAX_MESSAGE_BYTES);

@@ -4,9 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flywheel.core.serde.Codec;
 import io.flywheel.core.serde.Json;
 import io.flywheel.core.serde.RecordFormatException;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
+import io.flywheel.core.serde.StrictUtf8;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Base64;
@@ -49,7 +47,7 @@ public record RejectedText(String reason, String detail, byte[] original) {
         @Override
         public byte[] encode(RejectedText r) {
             ObjectNode node = Json.object().put("reason", r.reason).put("detail", r.detail);
-            String text = strictUtf8(r.original);
+            String text = StrictUtf8.decodeOrNull(r.original);
             if (text != null) {
                 node.put("original", text);
             } else {
@@ -82,16 +80,4 @@ public record RejectedText(String reason, String detail, byte[] original) {
             return new RejectedText(reason, detail, original);
         }
     };
-
-    /** The bytes as a string if they are valid UTF-8, else {@code null}. */
-    static String strictUtf8(byte[] bytes) {
-        try {
-            return StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes)).toString();
-        } catch (CharacterCodingException e) {
-            return null;
-        }
-    }
 }
