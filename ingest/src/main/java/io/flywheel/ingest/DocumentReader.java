@@ -4,10 +4,8 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.flywheel.core.serde.StrictUtf8;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.util.Arrays;
 
 /**
  * Splits one input (a file or stdin) into documents. Input is read as bytes, line by line, and
@@ -150,104 +148,14 @@ final class DocumentReader {
                 sink.problem(number, "not JSON: " + e.getOriginalMessage());
                 continue;
             }
-            if (node == null || !node.isObject()) {
-                sink.problem(number, "not a JSON object");
+            JsonDocument doc;
+            try {
+                doc = JsonDocument.from(node, textField, idField);
+            } catch (JsonDocument.Invalid e) {
+                sink.problem(number, e.getMessage());
                 continue;
             }
-            JsonNode value = node.get(textField);
-            if (value == null || value.isNull()) {
-                sink.problem(number, "no \"" + textField + "\" field");
-                continue;
-            }
-            if (!value.isTextual()) {
-                sink.problem(number, "\"" + textField + "\" is not a string");
-                continue;
-            }
-            if (value.asText().isBlank()) {
-                sink.problem(number, "empty document");
-                continue;
-            }
-            JsonNode id = node.get(idField);
-            String givenId = null;
-            if (id != null && !id.isNull()) {
-                if (!(id.isTextual() || id.isIntegralNumber()) || id.asText().isBlank()) {
-                    sink.problem(number, "\"" + idField + "\" must be a non-empty string or an integer");
-                    continue;
-                }
-                givenId = id.asText();
-            }
-            sink.document(value.asText(), givenId, number);
-        }
-    }
-
-    /** Lines as bytes, without the line break ({@code \n} or {@code \r\n}). */
-    static final class LineReader {
-        static final byte[] TOO_LONG = new byte[0];
-
-        private final InputStream in;
-        private final int maxLine;
-        private final byte[] buffer = new byte[1 << 16];
-        private int pos;
-        private int limit;
-        private int number;
-        private boolean eof;
-
-        LineReader(InputStream in, int maxLine) {
-            this.in = in;
-            this.maxLine = maxLine;
-        }
-
-        int number() {
-            return number;
-        }
-
-        byte[] next() throws IOException {
-            ByteArrayOutputStream line = new ByteArrayOutputStream();
-            boolean tooLong = false;
-            boolean any = false;
-            while (true) {
-                if (pos == limit) {
-                    if (eof || (limit = in.read(buffer)) < 0) {
-                        eof = true;
-                        limit = 0;
-                        pos = 0;
-                        if (!any) {
-                            return null;
-                        }
-                        break;
-                    }
-                    pos = 0;
-                }
-                any = true;
-                int nl = -1;
-                for (int i = pos; i < limit; i++) {
-                    if (buffer[i] == '\n') {
-                        nl = i;
-                        break;
-                    }
-                }
-                int end = nl < 0 ? limit : nl;
-                if (!tooLong) {
-                    line.write(buffer, pos, end - pos);
-                    if (line.size() > maxLine) {
-                        tooLong = true;
-                        line.reset();
-                    }
-                }
-                pos = nl < 0 ? limit : nl + 1;
-                if (nl >= 0) {
-                    break;
-                }
-            }
-            number++;
-            if (tooLong) {
-                return TOO_LONG;
-            }
-            byte[] bytes = line.toByteArray();
-            if (bytes.length > 0 && bytes[bytes.length - 1] == '\r') {
-                bytes = Arrays.copyOf(bytes, bytes.length - 1);
-            }
-            return bytes;
+            sink.document(doc.text(), doc.givenId(), number);
         }
     }
 }

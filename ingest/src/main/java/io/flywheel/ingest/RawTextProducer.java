@@ -4,6 +4,7 @@ import io.flywheel.core.records.RawText;
 import io.flywheel.core.topics.TopicCatalog;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -52,22 +53,37 @@ public final class RawTextProducer implements AutoCloseable {
      * take the record after all retries, or at once if the record is too large.
      */
     public void send(RawText doc, Consumer<Exception> onFailure) {
+        send(doc).whenComplete((ok, e) -> {
+            if (e != null) {
+                onFailure.accept(e instanceof Exception ? (Exception) e : new RuntimeException(e));
+            }
+        });
+    }
+
+    /**
+     * Sends asynchronously; the future completes when the broker has the record on every in-sync
+     * replica, or fails (at once if the record is too large).
+     */
+    public CompletableFuture<Void> send(RawText doc) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
         byte[] value = RawText.CODEC.encode(doc);
         if (value.length > maxValueBytes()) {
             failed.incrementAndGet();
-            onFailure.accept(new IllegalArgumentException("document of " + value.length + " bytes exceeds the "
-                    + maxValueBytes() + "-byte record limit"));
-            return;
+            done.completeExceptionally(new IllegalArgumentException("document of " + value.length
+                    + " bytes exceeds the " + maxValueBytes() + "-byte record limit"));
+            return done;
         }
         producer.send(new ProducerRecord<>(topic, null, doc.ts(), doc.id(), value), (meta, e) -> {
             if (e == null) {
                 sent.incrementAndGet();
                 sentBytes.addAndGet(value.length);
+                done.complete(null);
             } else {
                 failed.incrementAndGet();
-                onFailure.accept(e);
+                done.completeExceptionally(e);
             }
         });
+        return done;
     }
 
     public long sent() {
