@@ -35,6 +35,11 @@ import picocli.CommandLine;
  * Tokenizer stream throughput on the local broker (a child process, as {@code ./flywheel up} runs
  * it), with exactly-once and with at-least-once, beside the bare tokenizer on the same documents;
  * then the ingest CLI's throughput into the broker. Arguments: corpus megabytes (default 20).
+ *
+ * <p>The stream runs in two phases: first three times as many documents made of random corpus lines
+ * warm up the JIT of the stream and of the broker (as the bare tokenizer's best of three does);
+ * then the corpus documents are produced and measured end to end, from the first send to the last
+ * committed output.
  */
 public final class StreamBenchmark {
 
@@ -58,10 +63,13 @@ public final class StreamBenchmark {
                 try (var admin = org.apache.kafka.clients.admin.Admin.create(Map.of("bootstrap.servers", broker.bootstrap()))) {
                     topics.ensureCreated(admin);
                 }
-                produce(broker.bootstrap(), topics, docs);
-                double[] result = runStream(broker.bootstrap(), prefix, guarantee, tokenizer, dir, docs.size());
-                System.out.printf(Locale.ROOT, "stream %s: %.0f documents/s, %.1f MB/s of raw text (%.2f of the bare tokenizer); %.1f s with start-up%n",
-                        guarantee, docs.size() / result[0], bytes / 1e6 / result[0], bytes / 1e6 / result[0] / bare, result[1]);
+                Phases result = runStream(broker.bootstrap(), prefix, guarantee, tokenizer, dir, docs);
+                double measuredMb = result.measuredBytes() / 1e6;
+                System.out.printf(Locale.ROOT, "stream %s, warm: %.0f documents/s, %.1f MB/s of raw text (%.2f of the bare tokenizer)%n",
+                        guarantee, result.measuredDocs() / result.measuredSeconds(), measuredMb / result.measuredSeconds(),
+                        measuredMb / result.measuredSeconds() / bare);
+                System.out.printf(Locale.ROOT, "stream %s, cold (the warm-up, from start-up): %.1f MB/s, %.1f s%n",
+                        guarantee, result.warmupBytes() / 1e6 / result.warmupSeconds(), result.warmupSeconds());
             }
             Path file = dir.resolve("corpus.txt");
             Files.write(file, corpus);
@@ -103,14 +111,14 @@ public final class StreamBenchmark {
         return TopicCatalog.from(Settings.of(Map.of(Settings.envName("topics.prefix"), prefix), Map.of()));
     }
 
-    private static void produce(String bootstrap, TopicCatalog topics, List<String> docs) {
+    private static void produce(String bootstrap, TopicCatalog topics, List<String> docs, int firstId) {
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4");
         p.put(ProducerConfig.LINGER_MS_CONFIG, 10);
         p.put(ProducerConfig.BATCH_SIZE_CONFIG, 512 * 1024);
         try (var producer = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer())) {
-            int i = 0;
+            int i = firstId;
             for (String d : docs) {
                 String id = "doc-" + i++;
                 producer.send(new ProducerRecord<>(topics.name(Topic.TEXT_RAW), id,
@@ -119,8 +127,16 @@ public final class StreamBenchmark {
         }
     }
 
-    /** Seconds from the first output to the last, and from start to the last. */
-    private static double[] runStream(String bootstrap, String prefix, String guarantee, Tokenizer tokenizer, Path dir, int expected) throws Exception {
+    /** Seconds of the warm-up phase (from start-up), and what was measured after it. */
+    record Phases(double warmupSeconds, long warmupBytes, double measuredSeconds, int measuredDocs, long measuredBytes) {}
+
+    /**
+     * Two phases on one running stream: the first half of the documents warms it up (JIT, RocksDB,
+     * the broker), and is waited for to the last output; then the second half is produced and
+     * timed from its first send to its last committed output, end to end.
+     */
+    private static Phases runStream(String bootstrap, String prefix, String guarantee, Tokenizer tokenizer, Path dir,
+                                    List<String> docs) throws Exception {
         Map<String, String> env = new HashMap<>(System.getenv()); // FLYWHEEL_STREAM_THREADS etc. apply
         env.put(Settings.envName("topics.prefix"), prefix);
         env.put(Settings.envName("kafka.bootstrap"), bootstrap);
@@ -134,26 +150,91 @@ public final class StreamBenchmark {
         c.put(ConsumerConfig.GROUP_ID_CONFIG, "bench-count-" + UUID.randomUUID());
         c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        List<String> warmup = shuffledDocuments(docs, 3 * docs.size(), 10);
+        List<String> measured = docs;
         long start = System.nanoTime();
-        long first = 0;
-        long end = 0;
-        int seen = 0;
         try (TokenizerStream stream = TokenizerStream.start(config, tokenizer, Map.of());
              var consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
             consumer.subscribe(List.of(config.topics().name(Topic.TOKENS), config.topics().name(Topic.TEXT_REJECTED)));
-            long deadline = System.nanoTime() + Duration.ofMinutes(20).toNanos();
-            while (seen < expected && System.nanoTime() < deadline) {
-                int n = consumer.poll(Duration.ofMillis(100)).count();
-                if (n > 0 && first == 0) {
-                    first = System.nanoTime();
-                }
-                seen += n;
-                end = System.nanoTime();
+            produce(bootstrap, config.topics(), warmup, 0);
+            awaitOutputs(consumer, warmup.size());
+            double warmupSeconds = (System.nanoTime() - start) / 1e9;
+
+            long measuredStart = System.nanoTime();
+            Map<String, Long> before = threadCpu();
+            long streamCpu = streamThreadsCpuNanos();
+            long processCpu = processCpuNanos();
+            produce(bootstrap, config.topics(), measured, warmup.size());  // ids after the warm-up's
+            awaitOutputs(consumer, measured.size());
+            double measuredSeconds = (System.nanoTime() - measuredStart) / 1e9;
+            System.out.printf(Locale.ROOT, "  measured phase: %.1f s; CPU of the stream threads %.1f s, of this JVM %.1f s%n",
+                    measuredSeconds, (streamThreadsCpuNanos() - streamCpu) / 1e9, (processCpuNanos() - processCpu) / 1e9);
+            Map<String, Long> after = threadCpu();
+            after.entrySet().stream()
+                    .map(e -> Map.entry(e.getKey(), e.getValue() - before.getOrDefault(e.getKey(), 0L)))
+                    .filter(e -> e.getValue() > 50_000_000L)
+                    .sorted(Map.Entry.<String, Long>comparingByValue().reversed())
+                    .forEach(e -> System.out.printf(Locale.ROOT, "    %.2f s %s%n", e.getValue() / 1e9, e.getKey()));
+            long measuredBytes = measured.stream().mapToLong(d -> d.getBytes(StandardCharsets.UTF_8).length).sum();
+            long warmupBytes = warmup.stream().mapToLong(d -> d.getBytes(StandardCharsets.UTF_8).length).sum();
+            return new Phases(warmupSeconds, warmupBytes, measuredSeconds, measured.size(), measuredBytes);
+        }
+    }
+
+    private static long streamThreadsCpuNanos() {
+        var threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        long total = 0;
+        for (var info : threads.dumpAllThreads(false, false)) {
+            if (info.getThreadName().contains("StreamThread")) {
+                total += Math.max(0, threads.getThreadCpuTime(info.getThreadId()));
             }
         }
-        if (seen < expected) {
-            throw new IllegalStateException("only " + seen + " of " + expected + " outputs");
+        return total;
+    }
+
+    private static Map<String, Long> threadCpu() {
+        var threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        Map<String, Long> cpu = new HashMap<>();
+        for (var info : threads.dumpAllThreads(false, false)) {
+            cpu.merge(info.getThreadName().replaceAll("[0-9a-f]{8}-[0-9a-f-]{27}", "*"),
+                    Math.max(0, threads.getThreadCpuTime(info.getThreadId())), Long::sum);
         }
-        return new double[] {(end - first) / 1e9, (end - start) / 1e9};
+        return cpu;
+    }
+
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
+    /**
+     * {@code count} documents of {@code lines} lines drawn at random from {@code docs}: new texts
+     * (neither exact nor near duplicates of each other or of the originals) in the same language
+     * mix, for warming up.
+     */
+    static List<String> shuffledDocuments(List<String> docs, int count, int lines) {
+        List<String> all = new ArrayList<>();
+        docs.forEach(d -> all.addAll(List.of(d.split("\n"))));
+        java.util.Random random = new java.util.Random(42);
+        List<String> out = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            StringBuilder doc = new StringBuilder();
+            for (int l = 0; l < lines; l++) {
+                doc.append(l == 0 ? "" : "\n").append(all.get(random.nextInt(all.size())));
+            }
+            out.add(doc.toString());
+        }
+        return out;
+    }
+
+    private static void awaitOutputs(KafkaConsumer<byte[], byte[]> consumer, int expected) {
+        long deadline = System.nanoTime() + Duration.ofMinutes(20).toNanos();
+        int seen = 0;
+        while (seen < expected && System.nanoTime() < deadline) {
+            seen += consumer.poll(Duration.ofMillis(50)).count();
+        }
+        if (seen != expected) {
+            throw new IllegalStateException(seen + " outputs where " + expected + " were expected");
+        }
     }
 }
