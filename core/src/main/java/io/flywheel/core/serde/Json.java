@@ -136,6 +136,22 @@ public final class Json {
             return value;
         }
 
+        public double number(String field) {
+            JsonNode value = present(field);
+            if (!value.isNumber()) {
+                throw new RecordFormatException(name(field), "must be a number, found " + describe(value));
+            }
+            return value.doubleValue();
+        }
+
+        public boolean bool(String field) {
+            JsonNode value = present(field);
+            if (!value.isBoolean()) {
+                throw new RecordFormatException(name(field), "must be true or false, found " + describe(value));
+            }
+            return value.booleanValue();
+        }
+
         /** An integer that may be absent or null; returns {@code null} then. */
         public Long optionalInteger(String field) {
             return has(field) ? integer(field) : null;

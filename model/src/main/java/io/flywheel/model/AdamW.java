@@ -1,0 +1,100 @@
+package io.flywheel.model;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+/**
+ * Adam with decoupled weight decay (Loshchilov and Hutter), written out so that every term is
+ * visible and its state (two moments per parameter and the step count) can be checkpointed:
+ * <pre>
+ *   m = β1·m + (1-β1)·g          v = β2·v + (1-β2)·g²
+ *   p = p - lr·( m/(1-β1^t) / (√(v/(1-β2^t)) + ε) + wd·p )     (wd for matrices only)
+ * </pre>
+ * Gradients are first clipped to a global L2 norm.
+ */
+public final class AdamW {
+
+    private final OptimizerConfig config;
+    private final Map<String, INDArray> firstMoments = new LinkedHashMap<>();
+    private final Map<String, INDArray> secondMoments = new LinkedHashMap<>();
+    private long step;
+
+    public AdamW(OptimizerConfig config) {
+        this.config = config;
+    }
+
+    /** An optimizer resumed from a checkpoint: its moments by parameter name and its step count. */
+    public static AdamW resume(OptimizerConfig config, Map<String, INDArray> first, Map<String, INDArray> second, long step) {
+        AdamW adam = new AdamW(config);
+        adam.firstMoments.putAll(first);
+        adam.secondMoments.putAll(second);
+        adam.step = step;
+        return adam;
+    }
+
+    public OptimizerConfig config() {
+        return config;
+    }
+
+    /** Steps applied so far; the next step's learning rate is {@code config.learningRate(steps())}. */
+    public long steps() {
+        return step;
+    }
+
+    public Map<String, INDArray> firstMoments() {
+        return firstMoments;
+    }
+
+    public Map<String, INDArray> secondMoments() {
+        return secondMoments;
+    }
+
+    /** What one update did. */
+    public record Update(double learningRate, double gradientNorm, boolean clipped) {}
+
+    /** Clips {@code gradients} in place, then updates {@code parameters} in place. */
+    public Update apply(Map<String, INDArray> parameters, Map<String, INDArray> gradients) {
+        double norm = globalNorm(gradients);
+        if (!Double.isFinite(norm)) {
+            throw new IllegalStateException("gradient norm is " + norm + "; the step is skipped");
+        }
+        boolean clipped = config.gradientClip() > 0 && norm > config.gradientClip();
+        double clipScale = clipped ? config.gradientClip() / norm : 1.0;
+        double lr = config.learningRate(step);
+        step++;
+        double b1 = config.beta1();
+        double b2 = config.beta2();
+        double firstCorrection = 1 - Math.pow(b1, step);
+        double secondCorrection = 1 - Math.pow(b2, step);
+        for (Map.Entry<String, INDArray> e : parameters.entrySet()) {
+            String name = e.getKey();
+            INDArray p = e.getValue();
+            INDArray g = gradients.get(name);
+            if (clipScale != 1.0) {
+                g.muli(clipScale);
+            }
+            INDArray m = firstMoments.computeIfAbsent(name, n -> Nd4j.zerosLike(p));
+            INDArray v = secondMoments.computeIfAbsent(name, n -> Nd4j.zerosLike(p));
+            m.muli(b1).addi(g.mul(1 - b1));
+            v.muli(b2).addi(g.mul(g).muli(1 - b2));
+            if (p.rank() >= 2 && config.weightDecay() > 0) {
+                p.muli(1 - lr * config.weightDecay());
+            }
+            INDArray denominator = Transforms.sqrt(v.div(secondCorrection), false).addi(config.epsilon());
+            p.subi(m.div(denominator).muli(lr / firstCorrection));
+        }
+        return new Update(lr, norm, clipped);
+    }
+
+    static double globalNorm(Map<String, INDArray> gradients) {
+        double sum = 0;
+        for (INDArray g : gradients.values()) {
+            double n = g.norm2Number().doubleValue();
+            sum += n * n;
+        }
+        return Math.sqrt(sum);
+    }
+}

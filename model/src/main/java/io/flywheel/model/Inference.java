@@ -1,0 +1,147 @@
+package io.flywheel.model;
+
+import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.LayerNorm;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.GELU;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * The same network as {@link Gpt}'s training graph, run eagerly with ND4J for serving: one
+ * sequence at a time, with a key/value cache so that each new token costs one position instead of
+ * a re-run of the whole context. It reads the model's weight arrays directly (no copy) and uses the
+ * graph's own ops (layer norm, softmax, GELU), so its logits match the graph's.
+ */
+public final class Inference {
+
+    private final GptConfig config;
+    private final Map<String, INDArray> w;
+    private final INDArray outputProjection;   // [C, V]
+
+    public Inference(Gpt model) {
+        this.config = model.config();
+        this.w = model.parameters();
+        this.outputProjection = config.tiedEmbeddings() ? w.get("wte").transpose() : w.get("head");
+    }
+
+    public GptConfig config() {
+        return config;
+    }
+
+    /** A new, empty sequence. Not thread-safe: one session per request. */
+    public Session session() {
+        return new Session();
+    }
+
+    /** Logits at every position of {@code tokens} [T, vocab], without a cache (for evaluation and tests). */
+    public INDArray logits(int[] tokens) {
+        return session().forward(tokens, true);
+    }
+
+    /** One sequence being generated: its cache and position. */
+    public final class Session {
+        private final INDArray[] keys = new INDArray[config.layers()];     // [heads, context, headSize]
+        private final INDArray[] values = new INDArray[config.layers()];
+        private int length;
+
+        private Session() {
+            for (int l = 0; l < config.layers(); l++) {
+                keys[l] = Nd4j.zeros(DataType.FLOAT, config.heads(), config.contextLength(), config.headSize());
+                values[l] = Nd4j.zeros(DataType.FLOAT, config.heads(), config.contextLength(), config.headSize());
+            }
+        }
+
+        /** Tokens in the cache so far. */
+        public int length() {
+            return length;
+        }
+
+        /** Positions left before the context is full. */
+        public int remaining() {
+            return config.contextLength() - length;
+        }
+
+        /** Appends tokens (a prompt, or one sampled token) and returns the logits that follow the last [vocab]. */
+        public float[] append(int... tokens) {
+            INDArray logits = forward(tokens, false);
+            return logits.toFloatVector();
+        }
+
+        /**
+         * Runs {@code tokens} at positions {@code length ..}, filling the cache.
+         *
+         * @param all logits for every new position [n, vocab], or only the last [1, vocab]
+         */
+        private INDArray forward(int[] tokens, boolean all) {
+            int n = tokens.length;
+            if (n == 0) {
+                throw new IllegalArgumentException("no tokens");
+            }
+            if (n > remaining()) {
+                throw new IllegalArgumentException("context of " + config.contextLength() + " tokens is full: "
+                        + length + " used, " + n + " more asked");
+            }
+            for (int id : tokens) {
+                if (id < 0 || id >= config.vocabSize()) {
+                    throw new IllegalArgumentException("token id " + id + " is outside the vocabulary of " + config.vocabSize());
+                }
+            }
+            int start = length;
+            int end = start + n;
+            int C = config.width();
+            int H = config.heads();
+            int hd = config.headSize();
+
+            INDArray x = Nd4j.pullRows(w.get("wte"), 1, tokens)
+                    .addi(w.get("wpe").get(NDArrayIndex.interval(start, end), NDArrayIndex.all()));
+            // Row i (position start + i) may see positions <= start + i.
+            INDArray future = Nd4j.zeros(DataType.FLOAT, n, end);
+            for (int i = 0; i < n; i++) {
+                for (int j = start + i + 1; j < end; j++) {
+                    future.putScalar(i, j, -1e9f);
+                }
+            }
+            for (int l = 0; l < config.layers(); l++) {
+                String b = "h" + l + ".";
+                INDArray h = layerNorm(x, b + "ln1");
+                INDArray q = linear(h, b + "attn.wq", b + "attn.bq");
+                INDArray k = linear(h, b + "attn.wk", b + "attn.bk");
+                INDArray v = linear(h, b + "attn.wv", b + "attn.bv");
+                INDArray heads = Nd4j.create(DataType.FLOAT, n, C);
+                for (int head = 0; head < H; head++) {
+                    var span = NDArrayIndex.interval(head * hd, (head + 1) * hd);
+                    keys[l].get(NDArrayIndex.point(head), NDArrayIndex.interval(start, end), NDArrayIndex.all())
+                            .assign(k.get(NDArrayIndex.all(), span));
+                    values[l].get(NDArrayIndex.point(head), NDArrayIndex.interval(start, end), NDArrayIndex.all())
+                            .assign(v.get(NDArrayIndex.all(), span));
+                    INDArray seenKeys = keys[l].get(NDArrayIndex.point(head), NDArrayIndex.interval(0, end), NDArrayIndex.all());
+                    INDArray seenValues = values[l].get(NDArrayIndex.point(head), NDArrayIndex.interval(0, end), NDArrayIndex.all());
+                    INDArray scores = q.get(NDArrayIndex.all(), span).mmul(seenKeys.transpose())
+                            .muli(1.0 / Math.sqrt(hd)).addi(future);
+                    Nd4j.exec(new SoftMax(scores, scores, 1));
+                    heads.get(NDArrayIndex.all(), span).assign(scores.mmul(seenValues));
+                }
+                x.addi(linear(heads, b + "attn.wo", b + "attn.bo"));
+                INDArray up = linear(layerNorm(x, b + "ln2"), b + "mlp.wfc", b + "mlp.bfc");
+                Nd4j.exec(new GELU(up, up));
+                x.addi(linear(up, b + "mlp.wproj", b + "mlp.bproj"));
+            }
+            length = end;
+            INDArray last = all ? x : x.get(NDArrayIndex.interval(n - 1, n), NDArrayIndex.all());
+            return layerNorm(last, "lnf").mmul(outputProjection);
+        }
+    }
+
+    private INDArray layerNorm(INDArray x, String name) {
+        INDArray out = Nd4j.create(DataType.FLOAT, x.shape());
+        Nd4j.exec(new LayerNorm(x, w.get(name + ".gain"), w.get(name + ".bias"), out, false, 1));
+        return out;
+    }
+
+    private INDArray linear(INDArray x, String weight, String bias) {
+        return x.mmul(w.get(weight)).addiRowVector(w.get(bias));
+    }
+}
