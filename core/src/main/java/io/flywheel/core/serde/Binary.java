@@ -134,8 +134,13 @@ public final class Binary {
 
     /** SHA-256 of the bytes. */
     public static byte[] sha256(byte[] bytes) {
+        return sha256Digest().digest(bytes);
+    }
+
+    /** A fresh SHA-256 digest, for hashing streams. */
+    public static MessageDigest sha256Digest() {
         try {
-            return MessageDigest.getInstance("SHA-256").digest(bytes);
+            return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("every JDK has SHA-256", e);
         }

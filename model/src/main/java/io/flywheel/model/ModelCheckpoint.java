@@ -1,0 +1,116 @@
+package io.flywheel.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flywheel.core.checkpoint.CheckpointStore;
+import io.flywheel.core.checkpoint.SafeTensors;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * A model's checkpoint in a {@link CheckpointStore} folder:
+ * <pre>
+ *   config.json            GptConfig (every hyper-parameter of the network)
+ *   weights.safetensors    the parameters, float32, by name (Gpt.shapes order)
+ *   optimizer.json         OptimizerConfig
+ *   optimizer.safetensors  AdamW's moments, "m.NAME" and "v.NAME"; metadata "step"
+ *   manifest.json          every file's size and sha256, plus: tokenizer (sha256 of the tokenizer
+ *                          file), step, parent, offsets {topic: {partition: next offset}}, metrics
+ * </pre>
+ * Loading verifies every hash first, and gives logits bit-identical to the saved model's.
+ */
+public final class ModelCheckpoint {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** What the trainer knows beside the weights, stored in the manifest. */
+    public record State(String tokenizer, long step, Long parent, Map<String, Map<Integer, Long>> offsets,
+                        Map<String, Double> metrics) {}
+
+    /** A loaded checkpoint. {@code optimizer} is present when the checkpoint holds one. */
+    public record Loaded(CheckpointStore.Stored stored, Gpt model, AdamW optimizer, State state) {}
+
+    private ModelCheckpoint() {}
+
+    public static CheckpointStore.Stored save(CheckpointStore store, long version, Gpt model, AdamW optimizer, State state)
+            throws IOException {
+        Map<String, CheckpointStore.FileWriter> files = new LinkedHashMap<>();
+        files.put("config.json", out -> out.write(model.config().toJson()));
+        files.put("weights.safetensors", out -> SafeTensors.write(out, tensors(model.parameters(), ""), Map.of()));
+        if (optimizer != null) {
+            files.put("optimizer.json", out -> out.write(optimizer.config().toJson()));
+            Map<String, SafeTensors.Tensor> moments = new LinkedHashMap<>(tensors(optimizer.firstMoments(), "m."));
+            moments.putAll(tensors(optimizer.secondMoments(), "v."));
+            files.put("optimizer.safetensors", out -> SafeTensors.write(out, moments, Map.of("step", Long.toString(optimizer.steps()))));
+        }
+        ObjectNode meta = JSON.createObjectNode();
+        meta.put("tokenizer", state.tokenizer()).put("step", state.step());
+        if (state.parent() == null) {
+            meta.putNull("parent");
+        } else {
+            meta.put("parent", state.parent());
+        }
+        ObjectNode offsets = meta.putObject("offsets");
+        new TreeMap<>(state.offsets()).forEach((topic, partitions) -> {
+            ObjectNode p = offsets.putObject(topic);
+            new TreeMap<>(partitions).forEach((partition, offset) -> p.put(Integer.toString(partition), offset));
+        });
+        ObjectNode metrics = meta.putObject("metrics");
+        new TreeMap<>(state.metrics()).forEach(metrics::put);
+        meta.put("parameters", model.config().parameterCount());
+        return store.write(version, files, meta);
+    }
+
+    /** Loads a folder after verifying it (and its manifest hash, when {@code expectedSha256} is given). */
+    public static Loaded load(Path folder, String expectedSha256) throws IOException {
+        CheckpointStore.Stored stored = CheckpointStore.verify(folder, expectedSha256);
+        GptConfig config = GptConfig.fromJson(Files.readAllBytes(stored.file("config.json")));
+        Gpt model = Gpt.withWeights(config, arrays(SafeTensors.read(stored.file("weights.safetensors")).tensors(), ""));
+        AdamW optimizer = null;
+        if (Files.exists(stored.file("optimizer.safetensors"))) {
+            OptimizerConfig oc = OptimizerConfig.fromJson(Files.readAllBytes(stored.file("optimizer.json")));
+            SafeTensors.Contents moments = SafeTensors.read(stored.file("optimizer.safetensors"));
+            optimizer = AdamW.resume(oc, arrays(moments.tensors(), "m."), arrays(moments.tensors(), "v."),
+                    Long.parseLong(moments.metadata().get("step")));
+        }
+        JsonNode m = stored.manifest();
+        Map<String, Map<Integer, Long>> offsets = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = m.path("offsets").fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> topic = it.next();
+            Map<Integer, Long> partitions = new LinkedHashMap<>();
+            topic.getValue().fields().forEachRemaining(p -> partitions.put(Integer.parseInt(p.getKey()), p.getValue().asLong()));
+            offsets.put(topic.getKey(), partitions);
+        }
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        m.path("metrics").fields().forEachRemaining(e -> metrics.put(e.getKey(), e.getValue().asDouble()));
+        State state = new State(m.path("tokenizer").asText(), m.path("step").asLong(),
+                m.path("parent").isNull() ? null : m.path("parent").asLong(), offsets, metrics);
+        return new Loaded(stored, model, optimizer, state);
+    }
+
+    private static Map<String, SafeTensors.Tensor> tensors(Map<String, INDArray> arrays, String prefix) {
+        Map<String, SafeTensors.Tensor> out = new LinkedHashMap<>();
+        arrays.forEach((name, a) -> out.put(prefix + name,
+                new SafeTensors.Tensor(a.shape(), a.dup('c').reshape(-1).toFloatVector())));
+        return out;
+    }
+
+    private static Map<String, INDArray> arrays(Map<String, SafeTensors.Tensor> tensors, String prefix) {
+        Map<String, INDArray> out = new LinkedHashMap<>();
+        tensors.forEach((name, t) -> {
+            if (name.startsWith(prefix)) {
+                out.put(name.substring(prefix.length()), Nd4j.create(t.values(), t.shape(), 'c').castTo(DataType.FLOAT));
+            }
+        });
+        return out;
+    }
+}
