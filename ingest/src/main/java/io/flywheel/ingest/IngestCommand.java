@@ -94,8 +94,11 @@ public final class IngestCommand implements Callable<Integer> {
                                 meta.put("line", Integer.toString(line));
                             }
                             bytesRead.addAndGet(text.length());
-                            producer.send(new RawText(id, docSource, text, System.currentTimeMillis(), meta),
-                                    e -> IngestCommand.this.problem(input.name(), line, "not sent: " + e.getMessage()));
+                            producer.send(new RawText(id, docSource, text, System.currentTimeMillis(), meta))
+                                    .exceptionally(e -> {
+                                        IngestCommand.this.problem(input.name(), line, "not sent: " + e.getMessage());
+                                        return null;
+                                    });
                         }
 
                         @Override

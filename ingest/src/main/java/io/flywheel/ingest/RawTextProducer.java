@@ -6,7 +6,6 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Consumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -49,23 +48,11 @@ public final class RawTextProducer implements AutoCloseable {
     }
 
     /**
-     * Sends asynchronously. {@code onFailure} runs on the producer's thread if the broker does not
-     * take the record after all retries, or at once if the record is too large.
+     * Sends asynchronously; the future completes with the record's size in bytes when the broker
+     * has it on every in-sync replica, or fails (at once if the record is too large).
      */
-    public void send(RawText doc, Consumer<Exception> onFailure) {
-        send(doc).whenComplete((ok, e) -> {
-            if (e != null) {
-                onFailure.accept(e instanceof Exception ? (Exception) e : new RuntimeException(e));
-            }
-        });
-    }
-
-    /**
-     * Sends asynchronously; the future completes when the broker has the record on every in-sync
-     * replica, or fails (at once if the record is too large).
-     */
-    public CompletableFuture<Void> send(RawText doc) {
-        CompletableFuture<Void> done = new CompletableFuture<>();
+    public CompletableFuture<Integer> send(RawText doc) {
+        CompletableFuture<Integer> done = new CompletableFuture<>();
         byte[] value = RawText.CODEC.encode(doc);
         if (value.length > maxValueBytes()) {
             failed.incrementAndGet();
@@ -77,7 +64,7 @@ public final class RawTextProducer implements AutoCloseable {
             if (e == null) {
                 sent.incrementAndGet();
                 sentBytes.addAndGet(value.length);
-                done.complete(null);
+                done.complete(value.length);
             } else {
                 failed.incrementAndGet();
                 done.completeExceptionally(e);

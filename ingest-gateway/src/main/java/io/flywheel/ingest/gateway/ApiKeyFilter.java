@@ -2,7 +2,6 @@ package io.flywheel.ingest.gateway;
 
 import jakarta.ws.rs.container.ContainerRequestContext;
 import jakarta.ws.rs.core.HttpHeaders;
-import jakarta.ws.rs.core.Response;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.List;
@@ -15,33 +14,27 @@ import org.jboss.resteasy.reactive.server.ServerRequestFilter;
 public class ApiKeyFilter {
 
     private final List<byte[]> keys;
-    private final GatewayMetrics metrics;
 
-    ApiKeyFilter(GatewayConfig config, GatewayMetrics metrics) {
+    ApiKeyFilter(GatewayConfig config) {
         this.keys = config.apiKeys().orElse(List.of()).stream()
                 .filter(k -> !k.isBlank())
                 .map(k -> k.strip().getBytes(StandardCharsets.UTF_8))
                 .toList();
-        this.metrics = metrics;
     }
 
+    /** @throws ApiError 401, answered like every other error by {@link ErrorMappers} */
     @ServerRequestFilter
-    public Response check(ContainerRequestContext request) {
+    public void check(ContainerRequestContext request) {
         if (keys.isEmpty() || !request.getUriInfo().getPath().startsWith("/v1")) {
-            return null;
+            return;
         }
         String header = request.getHeaderString(HttpHeaders.AUTHORIZATION);
-        ApiError error = null;
         if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            error = ApiError.unauthorized("no API key: send the header \"Authorization: Bearer YOUR_KEY\"");
-        } else if (!known(header.substring(7).strip().getBytes(StandardCharsets.UTF_8))) {
-            error = ApiError.unauthorized("incorrect API key");
+            throw ApiError.unauthorized("no API key: send the header \"Authorization: Bearer YOUR_KEY\"");
         }
-        if (error == null) {
-            return null;
+        if (!known(header.substring(7).strip().getBytes(StandardCharsets.UTF_8))) {
+            throw ApiError.unauthorized("incorrect API key");
         }
-        metrics.failed(error);
-        return error.toResponse();
     }
 
     /** Compares against every key in constant time, so timing does not reveal a key's prefix. */

@@ -139,6 +139,10 @@ final class DocumentBatch {
         return values;
     }
 
+    static ApiError batchTooLarge(long limit) {
+        return ApiError.tooLarge("batch_too_large", null, "the body is larger than " + limit + " bytes");
+    }
+
     private static boolean isBlank(byte[] line) {
         for (byte b : line) {
             if (b != ' ' && b != '\t' && b != '\r') {
@@ -179,7 +183,7 @@ final class DocumentBatch {
         private void count(int n) {
             count += n;
             if (count > limit) {
-                throw ApiError.tooLarge("batch_too_large", null, "the body is larger than " + limit + " bytes");
+                throw batchTooLarge(limit);
             }
         }
     }

@@ -45,7 +45,7 @@ public class DocumentsResource {
                            @HeaderParam(HttpHeaders.CONTENT_LENGTH) Long length,
                            @HeaderParam("X-Flywheel-Source") String sourceHeader) throws IOException {
         if (length != null && length > config.maxBatchBytes()) {
-            throw ApiError.tooLarge("batch_too_large", null, "the body is larger than " + config.maxBatchBytes() + " bytes");
+            throw DocumentBatch.batchTooLarge(config.maxBatchBytes());    // without reading the body
         }
         boolean ndjson = !type.isCompatible(MediaType.APPLICATION_JSON_TYPE);
         String source = sourceHeader == null || sourceHeader.isBlank() ? config.defaultSource() : sourceHeader.strip();
@@ -54,8 +54,8 @@ public class DocumentsResource {
         List<RawText> docs = DocumentBatch.read(body, ndjson, rules, System.currentTimeMillis());
 
         long start = System.nanoTime();
-        sink.sendAll(docs, config.sendTimeout());
-        metrics.accepted(docs, System.nanoTime() - start);
+        long recordBytes = sink.sendAll(docs, config.sendTimeout());
+        metrics.accepted(docs.size(), recordBytes, System.nanoTime() - start);
         List<Item> ids = docs.stream().map(d -> new Item(d.id())).toList();
         return Response.accepted(new Accepted("list", ids)).type(MediaType.APPLICATION_JSON_TYPE).build();
     }

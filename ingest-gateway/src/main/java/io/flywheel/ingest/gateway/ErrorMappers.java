@@ -36,16 +36,12 @@ public class ErrorMappers {
         String message = status == 415
                 ? "send application/json (one document) or application/x-ndjson (a batch)"
                 : e.getMessage();
-        ApiError error = ApiError.of(status, status >= 500 ? "server_error" : "invalid_request_error", code, message);
-        metrics.failed(error);
-        return error.toResponse();
+        return apiError(ApiError.of(status, status >= 500 ? "server_error" : "invalid_request_error", code, message));
     }
 
     @ServerExceptionMapper
     public Response unexpected(Exception e) {
         LOG.error("request failed", e);
-        ApiError error = ApiError.of(500, "server_error", "internal_error", "internal error; the documents were not accepted");
-        metrics.failed(error);
-        return error.toResponse();
+        return apiError(ApiError.of(500, "server_error", "internal_error", "internal error; the documents were not accepted"));
     }
 }

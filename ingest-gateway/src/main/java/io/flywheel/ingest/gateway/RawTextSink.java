@@ -62,14 +62,16 @@ public class RawTextSink {
     /**
      * Sends every document and waits until the broker has all of them.
      *
+     * @return the bytes of the records written
      * @throws ApiError 503 when the broker refuses or does not answer in time; some documents may
      *                  have landed, and resending the batch is safe because ids are stable and the
      *                  tokenizer stream drops the copies as duplicates
      */
-    public void sendAll(List<RawText> docs, Duration timeout) {
-        CompletableFuture<?>[] sent = docs.stream().map(producer::send).toArray(CompletableFuture[]::new);
+    public long sendAll(List<RawText> docs, Duration timeout) {
+        List<CompletableFuture<Integer>> sent = docs.stream().map(producer::send).toList();
         try {
-            CompletableFuture.allOf(sent).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            CompletableFuture.allOf(sent.toArray(CompletableFuture[]::new)).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            return sent.stream().mapToLong(CompletableFuture::join).sum();
         } catch (ExecutionException e) {
             throw ApiError.unavailable("the broker did not take the batch (" + e.getCause().getMessage()
                     + "); resend it: ids are stable, so copies are recognised downstream");
