@@ -3,6 +3,7 @@ package io.flywheel.model;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -47,9 +48,9 @@ public final class Gpt {
             if (w == null) {
                 throw new IllegalArgumentException("missing parameter " + p.getKey());
             }
-            if (!java.util.Arrays.equals(w.shape(), p.getValue())) {
+            if (!Arrays.equals(w.shape(), p.getValue())) {
                 throw new IllegalArgumentException("parameter " + p.getKey() + " has shape "
-                        + java.util.Arrays.toString(w.shape()) + ", the config needs " + java.util.Arrays.toString(p.getValue()));
+                        + Arrays.toString(w.shape()) + ", the config needs " + Arrays.toString(p.getValue()));
             }
             graph.var(p.getKey(), w.castTo(DataType.FLOAT).dup());
             parameters.put(p.getKey(), graph.getArrForVarName(p.getKey()));

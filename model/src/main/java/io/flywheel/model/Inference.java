@@ -97,9 +97,10 @@ public final class Inference {
 
             INDArray x = Nd4j.pullRows(w.get("wte"), 1, tokens)
                     .addi(w.get("wpe").get(NDArrayIndex.interval(start, end), NDArrayIndex.all()));
-            // Row i (position start + i) may see positions <= start + i.
-            INDArray future = Nd4j.zeros(DataType.FLOAT, n, end);
-            for (int i = 0; i < n; i++) {
+            // Row i (position start + i) may see positions <= start + i. A single new token sees
+            // the whole cache, so decoding needs no mask.
+            INDArray future = n == 1 ? null : Nd4j.zeros(DataType.FLOAT, n, end);
+            for (int i = 0; i < n - 1; i++) {
                 for (int j = start + i + 1; j < end; j++) {
                     future.putScalar(i, j, -1e9f);
                 }
@@ -119,8 +120,10 @@ public final class Inference {
                             .assign(v.get(NDArrayIndex.all(), span));
                     INDArray seenKeys = keys[l].get(NDArrayIndex.point(head), NDArrayIndex.interval(0, end), NDArrayIndex.all());
                     INDArray seenValues = values[l].get(NDArrayIndex.point(head), NDArrayIndex.interval(0, end), NDArrayIndex.all());
-                    INDArray scores = q.get(NDArrayIndex.all(), span).mmul(seenKeys.transpose())
-                            .muli(1.0 / Math.sqrt(hd)).addi(future);
+                    INDArray scores = q.get(NDArrayIndex.all(), span).mmul(seenKeys.transpose()).muli(1.0 / Math.sqrt(hd));
+                    if (future != null) {
+                        scores.addi(future);
+                    }
                     Nd4j.exec(new SoftMax(scores, scores, 1));
                     heads.get(NDArrayIndex.all(), span).assign(scores.mmul(seenValues));
                 }

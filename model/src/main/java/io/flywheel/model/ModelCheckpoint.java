@@ -1,18 +1,14 @@
 package io.flywheel.model;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flywheel.core.checkpoint.CheckpointStore;
 import io.flywheel.core.checkpoint.SafeTensors;
+import io.flywheel.core.serde.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.TreeMap;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -29,8 +25,6 @@ import org.nd4j.linalg.factory.Nd4j;
  * Loading verifies every hash first, and gives logits bit-identical to the saved model's.
  */
 public final class ModelCheckpoint {
-
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     /** What the trainer knows beside the weights, stored in the manifest. */
     public record State(String tokenizer, long step, Long parent, Map<String, Map<Integer, Long>> offsets,
@@ -52,20 +46,15 @@ public final class ModelCheckpoint {
             moments.putAll(tensors(optimizer.secondMoments(), "v."));
             files.put("optimizer.safetensors", out -> SafeTensors.write(out, moments, Map.of("step", Long.toString(optimizer.steps()))));
         }
-        ObjectNode meta = JSON.createObjectNode();
+        ObjectNode meta = Json.object();
         meta.put("tokenizer", state.tokenizer()).put("step", state.step());
         if (state.parent() == null) {
             meta.putNull("parent");
         } else {
             meta.put("parent", state.parent());
         }
-        ObjectNode offsets = meta.putObject("offsets");
-        new TreeMap<>(state.offsets()).forEach((topic, partitions) -> {
-            ObjectNode p = offsets.putObject(topic);
-            new TreeMap<>(partitions).forEach((partition, offset) -> p.put(Integer.toString(partition), offset));
-        });
-        ObjectNode metrics = meta.putObject("metrics");
-        new TreeMap<>(state.metrics()).forEach(metrics::put);
+        Json.putOffsets(meta, "offsets", state.offsets());
+        Json.putNumbers(meta, "metrics", state.metrics());
         meta.put("parameters", model.config().parameterCount());
         return store.write(version, files, meta);
     }
@@ -82,18 +71,12 @@ public final class ModelCheckpoint {
             optimizer = AdamW.resume(oc, arrays(moments.tensors(), "m."), arrays(moments.tensors(), "v."),
                     Long.parseLong(moments.metadata().get("step")));
         }
-        JsonNode m = stored.manifest();
-        Map<String, Map<Integer, Long>> offsets = new LinkedHashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = m.path("offsets").fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> topic = it.next();
-            Map<Integer, Long> partitions = new LinkedHashMap<>();
-            topic.getValue().fields().forEachRemaining(p -> partitions.put(Integer.parseInt(p.getKey()), p.getValue().asLong()));
-            offsets.put(topic.getKey(), partitions);
+        Json.Fields m = Json.fields(stored.manifest());
+        if (!m.contains("parent")) {
+            throw new CheckpointStore.CorruptCheckpointException(folder + ": the manifest has no parent");
         }
-        Map<String, Double> metrics = new LinkedHashMap<>();
-        m.path("metrics").fields().forEachRemaining(e -> metrics.put(e.getKey(), e.getValue().asDouble()));
-        State state = new State(m.path("tokenizer").asText(), m.path("step").asLong(),
-                m.path("parent").isNull() ? null : m.path("parent").asLong(), offsets, metrics);
+        State state = new State(m.string("tokenizer"), m.nonNegativeInteger("step"), m.optionalInteger("parent"),
+                m.offsets("offsets"), m.optionalNumberMap("metrics"));
         return new Loaded(stored, model, optimizer, state);
     }
 
@@ -108,7 +91,7 @@ public final class ModelCheckpoint {
         Map<String, INDArray> out = new LinkedHashMap<>();
         tensors.forEach((name, t) -> {
             if (name.startsWith(prefix)) {
-                out.put(name.substring(prefix.length()), Nd4j.create(t.values(), t.shape(), 'c').castTo(DataType.FLOAT));
+                out.put(name.substring(prefix.length()), Nd4j.create(t.values(), t.shape(), 'c'));
             }
         });
         return out;

@@ -59,44 +59,54 @@ public record Sampling(double temperature, double topP, int topK, Long seed, int
             if (p.temperature == 0) {
                 return argmax(logits);
             }
-            int n = logits.length;
-            Integer[] order = new Integer[n];
-            for (int i = 0; i < n; i++) {
-                order[i] = i;
+            // Only top-k and top-p need the tokens in order; plain sampling takes them as they come.
+            int[] candidates = p.topK > 0 || p.topP < 1 ? byLogitDescending(logits) : null;
+            int keep = candidates == null ? logits.length : p.topK > 0 ? Math.min(p.topK, logits.length) : logits.length;
+            double max = Double.NEGATIVE_INFINITY;
+            for (int i = 0; i < keep; i++) {
+                max = Math.max(max, logits[candidates == null ? i : candidates[i]]);
             }
-            Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
-            int keep = p.topK > 0 ? Math.min(p.topK, n) : n;
-            double max = logits[order[0]] / p.temperature;
-            double[] probs = new double[keep];
+            double[] weights = new double[keep];
             double total = 0;
             for (int i = 0; i < keep; i++) {
-                probs[i] = Math.exp(logits[order[i]] / p.temperature - max);
-                total += probs[i];
+                weights[i] = Math.exp((logits[candidates == null ? i : candidates[i]] - max) / p.temperature);
+                total += weights[i];
             }
             if (p.topP < 1) {
                 double cumulative = 0;
-                int cut = keep;
                 for (int i = 0; i < keep; i++) {
-                    cumulative += probs[i] / total;
-                    if (cumulative >= p.topP) {
-                        cut = i + 1;
+                    cumulative += weights[i];
+                    if (cumulative >= p.topP * total) {
+                        keep = i + 1;
+                        total = cumulative;
                         break;
                     }
-                }
-                keep = cut;
-                total = 0;
-                for (int i = 0; i < keep; i++) {
-                    total += probs[i];
                 }
             }
             double u = random.nextDouble() * total;
             for (int i = 0; i < keep; i++) {
-                u -= probs[i];
+                u -= weights[i];
                 if (u <= 0) {
-                    return order[i];
+                    return candidates == null ? i : candidates[i];
                 }
             }
-            return order[keep - 1];
+            return candidates == null ? keep - 1 : candidates[keep - 1];
+        }
+
+        /** Token ids from the highest logit down, sorted as primitive longs (no boxing of a 100k vocabulary). */
+        private static int[] byLogitDescending(float[] logits) {
+            long[] keys = new long[logits.length];
+            for (int i = 0; i < logits.length; i++) {
+                int bits = Float.floatToIntBits(-logits[i]);
+                bits ^= (bits >> 31) & 0x7fffffff;          // float order as signed int order
+                keys[i] = ((long) bits << 32) | i;
+            }
+            java.util.Arrays.sort(keys);
+            int[] ids = new int[logits.length];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = (int) keys[i];
+            }
+            return ids;
         }
 
         private static int argmax(float[] logits) {

@@ -34,6 +34,22 @@ class GeneratorTest {
         assertEquals(0, counts[3], "outside the top 3");
         assertEquals(Math.exp(3 / 0.8) / z, counts[1] / 20_000.0, 0.015);
         assertEquals(Math.exp(2 / 0.8) / z, counts[2] / 20_000.0, 0.015);
+        // Without top-k or top-p every token keeps its softmax share.
+        Sampling.Sampler all = new Sampling(0.8, 1, 0, 42L, 1, List.of()).sampler();
+        int[] unrestricted = new int[4];
+        for (int i = 0; i < 20_000; i++) {
+            unrestricted[all.next(logits)]++;
+        }
+        double zAll = z + Math.exp(-1 / 0.8);
+        for (int t = 0; t < 4; t++) {
+            assertEquals(Math.exp(logits[t] / 0.8) / zAll, unrestricted[t] / 20_000.0, 0.015, "token " + t);
+        }
+        // top_p 0.9 keeps the smallest prefix reaching 90%: here tokens 1 and 2.
+        Sampling.Sampler nucleus = new Sampling(0.8, 0.9, 0, 42L, 1, List.of()).sampler();
+        for (int i = 0; i < 2_000; i++) {
+            int x = nucleus.next(logits);
+            assertTrue(x == 1 || x == 2, "token " + x);
+        }
         assertThrows(IllegalArgumentException.class, () -> new Sampling(2.5, 1, 0, null, 1, List.of()));
         assertThrows(IllegalArgumentException.class, () -> new Sampling(1, 1, 0, null, 1, List.of("a", "b", "c", "d", "e")));
     }

@@ -64,10 +64,9 @@ public final class StreamBenchmark {
                     topics.ensureCreated(admin);
                 }
                 Phases result = runStream(broker.bootstrap(), prefix, guarantee, tokenizer, dir, docs);
-                double measuredMb = result.measuredBytes() / 1e6;
+                double mbPerSecond = bytes / 1e6 / result.measuredSeconds();
                 System.out.printf(Locale.ROOT, "stream %s, warm: %.0f documents/s, %.1f MB/s of raw text (%.2f of the bare tokenizer)%n",
-                        guarantee, result.measuredDocs() / result.measuredSeconds(), measuredMb / result.measuredSeconds(),
-                        measuredMb / result.measuredSeconds() / bare);
+                        guarantee, docs.size() / result.measuredSeconds(), mbPerSecond, mbPerSecond / bare);
                 System.out.printf(Locale.ROOT, "stream %s, cold (the warm-up, from start-up): %.1f MB/s, %.1f s%n",
                         guarantee, result.warmupBytes() / 1e6 / result.warmupSeconds(), result.warmupSeconds());
             }
@@ -127,13 +126,13 @@ public final class StreamBenchmark {
         }
     }
 
-    /** Seconds of the warm-up phase (from start-up), and what was measured after it. */
-    record Phases(double warmupSeconds, long warmupBytes, double measuredSeconds, int measuredDocs, long measuredBytes) {}
+    /** The warm-up phase (from start-up) and the measured phase over {@code docs}. */
+    record Phases(double warmupSeconds, long warmupBytes, double measuredSeconds) {}
 
     /**
-     * Two phases on one running stream: the first half of the documents warms it up (JIT, RocksDB,
-     * the broker), and is waited for to the last output; then the second half is produced and
-     * timed from its first send to its last committed output, end to end.
+     * Two phases on one running stream: documents of random corpus lines warm it up (JIT, RocksDB,
+     * the broker) and are waited for to the last output; then {@code docs} are produced and timed
+     * from the first send to the last committed output, end to end.
      */
     private static Phases runStream(String bootstrap, String prefix, String guarantee, Tokenizer tokenizer, Path dir,
                                     List<String> docs) throws Exception {
@@ -151,7 +150,6 @@ public final class StreamBenchmark {
         c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         List<String> warmup = shuffledDocuments(docs, 3 * docs.size(), 10);
-        List<String> measured = docs;
         long start = System.nanoTime();
         try (TokenizerStream stream = TokenizerStream.start(config, tokenizer, Map.of());
              var consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
@@ -161,37 +159,24 @@ public final class StreamBenchmark {
             double warmupSeconds = (System.nanoTime() - start) / 1e9;
 
             long measuredStart = System.nanoTime();
-            Map<String, Long> before = threadCpu();
-            long streamCpu = streamThreadsCpuNanos();
-            long processCpu = processCpuNanos();
-            produce(bootstrap, config.topics(), measured, warmup.size());  // ids after the warm-up's
-            awaitOutputs(consumer, measured.size());
+            Map<String, Long> threadsBefore = threadCpu();
+            long processBefore = processCpuNanos();
+            produce(bootstrap, config.topics(), docs, warmup.size());  // ids after the warm-up's
+            awaitOutputs(consumer, docs.size());
             double measuredSeconds = (System.nanoTime() - measuredStart) / 1e9;
-            System.out.printf(Locale.ROOT, "  measured phase: %.1f s; CPU of the stream threads %.1f s, of this JVM %.1f s%n",
-                    measuredSeconds, (streamThreadsCpuNanos() - streamCpu) / 1e9, (processCpuNanos() - processCpu) / 1e9);
-            Map<String, Long> after = threadCpu();
-            after.entrySet().stream()
-                    .map(e -> Map.entry(e.getKey(), e.getValue() - before.getOrDefault(e.getKey(), 0L)))
+            System.out.printf(Locale.ROOT, "  measured phase: %.1f s; CPU of this JVM %.1f s, of its busiest threads:%n",
+                    measuredSeconds, (processCpuNanos() - processBefore) / 1e9);
+            threadCpu().entrySet().stream()
+                    .map(e -> Map.entry(e.getKey(), e.getValue() - threadsBefore.getOrDefault(e.getKey(), 0L)))
                     .filter(e -> e.getValue() > 50_000_000L)
                     .sorted(Map.Entry.<String, Long>comparingByValue().reversed())
                     .forEach(e -> System.out.printf(Locale.ROOT, "    %.2f s %s%n", e.getValue() / 1e9, e.getKey()));
-            long measuredBytes = measured.stream().mapToLong(d -> d.getBytes(StandardCharsets.UTF_8).length).sum();
             long warmupBytes = warmup.stream().mapToLong(d -> d.getBytes(StandardCharsets.UTF_8).length).sum();
-            return new Phases(warmupSeconds, warmupBytes, measuredSeconds, measured.size(), measuredBytes);
+            return new Phases(warmupSeconds, warmupBytes, measuredSeconds);
         }
     }
 
-    private static long streamThreadsCpuNanos() {
-        var threads = java.lang.management.ManagementFactory.getThreadMXBean();
-        long total = 0;
-        for (var info : threads.dumpAllThreads(false, false)) {
-            if (info.getThreadName().contains("StreamThread")) {
-                total += Math.max(0, threads.getThreadCpuTime(info.getThreadId()));
-            }
-        }
-        return total;
-    }
-
+    /** CPU time by thread name, the application ids masked so that the two runs' threads line up. */
     private static Map<String, Long> threadCpu() {
         var threads = java.lang.management.ManagementFactory.getThreadMXBean();
         Map<String, Long> cpu = new HashMap<>();

@@ -5,7 +5,6 @@ import io.flywheel.core.serde.Binary;
 import io.flywheel.core.serde.Codec;
 import io.flywheel.core.serde.Json;
 import io.flywheel.core.serde.RecordFormatException;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
@@ -49,13 +48,8 @@ public record CheckpointEvent(long version, String uri, String sha256, Long pare
                 node.put("parent", e.parent);
             }
             node.put("tokenizer", e.tokenizer);
-            ObjectNode metrics = node.putObject("metrics");
-            new TreeMap<>(e.metrics).forEach(metrics::put);
-            ObjectNode offsets = node.putObject("offsets");
-            new TreeMap<>(e.offsets).forEach((topic, partitions) -> {
-                ObjectNode p = offsets.putObject(topic);
-                new TreeMap<>(partitions).forEach((partition, offset) -> p.put(Integer.toString(partition), offset));
-            });
+            Json.putNumbers(node, "metrics", e.metrics);
+            Json.putOffsets(node, "offsets", e.offsets);
             return Json.write(node);
         }
 
@@ -71,27 +65,7 @@ public record CheckpointEvent(long version, String uri, String sha256, Long pare
             Long parent = f.optionalInteger("parent");
             String tokenizer = f.string("tokenizer");
             Map<String, Double> metrics = f.optionalNumberMap("metrics");
-            Map<String, Map<Integer, Long>> offsets = new LinkedHashMap<>();
-            Json.Fields topics = f.object("offsets");
-            for (String topic : topics.fieldNames()) {
-                Json.Fields partitions = topics.object(topic);
-                Map<Integer, Long> byPartition = new LinkedHashMap<>();
-                for (String partition : partitions.fieldNames()) {
-                    int p;
-                    try {
-                        p = Integer.parseInt(partition);
-                    } catch (NumberFormatException ex) {
-                        throw new RecordFormatException("offsets." + topic + "." + partition, "partition must be an integer");
-                    }
-                    if (p < 0) {
-                        throw new RecordFormatException("offsets." + topic + "." + partition, "partition must be >= 0");
-                    }
-                    byPartition.put(p, partitions.nonNegativeInteger(partition));
-                }
-                partitions.done();
-                offsets.put(topic, byPartition);
-            }
-            topics.done();
+            Map<String, Map<Integer, Long>> offsets = f.offsets("offsets");
             f.done();
             return new CheckpointEvent(version, uri, sha, parent, tokenizer, metrics, offsets);
         }

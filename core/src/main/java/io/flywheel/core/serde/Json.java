@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 
 /**
  * Strict reading and plain writing of the JSON records. Reading goes through the tree model so that
@@ -35,6 +36,29 @@ public final class Json {
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("cannot write JSON", e);
         }
+    }
+
+    /** A reader over the fields of an object already parsed (a checkpoint manifest, say). */
+    public static Fields fields(JsonNode node) {
+        return new Fields("", node);
+    }
+
+    /** Writes {@code values} as an object of numbers, keys sorted. */
+    public static void putNumbers(ObjectNode node, String field, Map<String, Double> values) {
+        ObjectNode out = node.putObject(field);
+        new TreeMap<>(values).forEach(out::put);
+    }
+
+    /**
+     * Writes consumer positions, {@code {topic: {partition: next offset}}}, keys sorted: the shape
+     * of the {@code offsets} of a checkpoint event and of a checkpoint manifest.
+     */
+    public static void putOffsets(ObjectNode node, String field, Map<String, Map<Integer, Long>> offsets) {
+        ObjectNode out = node.putObject(field);
+        new TreeMap<>(offsets).forEach((topic, partitions) -> {
+            ObjectNode p = out.putObject(topic);
+            new TreeMap<>(partitions).forEach((partition, offset) -> p.put(Integer.toString(partition), offset));
+        });
     }
 
     /** Parses {@code bytes} as one JSON object and returns a reader over its fields. */
@@ -194,6 +218,32 @@ public final class Json {
                 out.put(key, value.doubleValue());
             }
             return out;
+        }
+
+        /** Consumer positions written by {@link Json#putOffsets}; partitions and offsets must be >= 0. */
+        public Map<String, Map<Integer, Long>> offsets(String field) {
+            Map<String, Map<Integer, Long>> offsets = new LinkedHashMap<>();
+            Fields topics = object(field);
+            for (String topic : topics.fieldNames()) {
+                Fields partitions = topics.object(topic);
+                Map<Integer, Long> byPartition = new LinkedHashMap<>();
+                for (String partition : partitions.fieldNames()) {
+                    int p;
+                    try {
+                        p = Integer.parseInt(partition);
+                    } catch (NumberFormatException ex) {
+                        throw new RecordFormatException(partitions.name(partition), "partition must be an integer");
+                    }
+                    if (p < 0) {
+                        throw new RecordFormatException(partitions.name(partition), "partition must be >= 0");
+                    }
+                    byPartition.put(p, partitions.nonNegativeInteger(partition));
+                }
+                partitions.done();
+                offsets.put(topic, byPartition);
+            }
+            topics.done();
+            return offsets;
         }
 
         public Iterable<String> fieldNames() {
