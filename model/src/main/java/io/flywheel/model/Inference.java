@@ -1,5 +1,6 @@
 package io.flywheel.model;
 
+import java.util.Arrays;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -22,8 +23,18 @@ public final class Inference {
     private final INDArray outputProjection;   // [C, V]
 
     public Inference(Gpt model) {
-        this.config = model.config();
-        this.w = model.parameters();
+        this(model.config(), model.parameters());
+    }
+
+    /** Inference over weights held outside a {@link Gpt} (a frozen copy: no training graph needed). */
+    public Inference(GptConfig config, Map<String, INDArray> weights) {
+        this.config = config;
+        this.w = Map.copyOf(weights);
+        for (String name : Gpt.shapes(config).keySet()) {
+            if (!w.containsKey(name)) {
+                throw new IllegalArgumentException("missing parameter " + name);
+            }
+        }
         this.outputProjection = config.tiedEmbeddings() ? w.get("wte").transpose() : w.get("head");
     }
 
@@ -39,6 +50,32 @@ public final class Inference {
     /** Logits at every position of {@code tokens} [T, vocab], without a cache (for evaluation and tests). */
     public INDArray logits(int[] tokens) {
         return session().forward(tokens, true);
+    }
+
+    /**
+     * The summed next-token negative log-likelihood (nats) of a window: position {@code i} predicts
+     * {@code window[i + 1]}, for every {@code i < window.length - 1}. Evaluation runs here, not in
+     * the training graph, so dropout never applies and the number is what serving's model scores.
+     */
+    public double negativeLogLikelihood(int[] window) {
+        if (window.length < 2) {
+            throw new IllegalArgumentException("a window needs at least two tokens");
+        }
+        float[][] logits = logits(Arrays.copyOf(window, window.length - 1)).toFloatMatrix();
+        double total = 0;
+        for (int i = 0; i < logits.length; i++) {
+            float[] row = logits[i];
+            float max = Float.NEGATIVE_INFINITY;
+            for (float v : row) {
+                max = Math.max(max, v);
+            }
+            double sum = 0;
+            for (float v : row) {
+                sum += Math.exp(v - max);
+            }
+            total += max + Math.log(sum) - row[window[i + 1]];
+        }
+        return total;
     }
 
     /** One sequence being generated: its cache and position. */

@@ -37,6 +37,15 @@ public final class ModelCheckpoint {
 
     public static CheckpointStore.Stored save(CheckpointStore store, long version, Gpt model, AdamW optimizer, State state)
             throws IOException {
+        return save(store, version, model, optimizer, state, Map.of());
+    }
+
+    /**
+     * Saves with extra files of the caller's own (the trainer's stream position), hashed in the
+     * same manifest and written in the same atomic step.
+     */
+    public static CheckpointStore.Stored save(CheckpointStore store, long version, Gpt model, AdamW optimizer, State state,
+                                              Map<String, CheckpointStore.FileWriter> extraFiles) throws IOException {
         Map<String, CheckpointStore.FileWriter> files = new LinkedHashMap<>();
         files.put("config.json", out -> out.write(model.config().toJson()));
         files.put("weights.safetensors", out -> SafeTensors.write(out, tensors(model.parameters(), ""), Map.of()));
@@ -46,6 +55,12 @@ public final class ModelCheckpoint {
             moments.putAll(tensors(optimizer.secondMoments(), "v."));
             files.put("optimizer.safetensors", out -> SafeTensors.write(out, moments, Map.of("step", Long.toString(optimizer.steps()))));
         }
+        extraFiles.forEach((name, writer) -> {
+            if (files.containsKey(name)) {
+                throw new IllegalArgumentException(name + " is a model file");
+            }
+            files.put(name, writer);
+        });
         ObjectNode meta = Json.object();
         meta.put("tokenizer", state.tokenizer()).put("step", state.step());
         if (state.parent() == null) {

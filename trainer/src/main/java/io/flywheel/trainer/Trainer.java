@@ -1,0 +1,528 @@
+package io.flywheel.trainer;
+
+import io.flywheel.core.checkpoint.CheckpointLog;
+import io.flywheel.core.checkpoint.CheckpointStore;
+import io.flywheel.core.cli.UsageError;
+import io.flywheel.core.metrics.MetricsServer;
+import io.flywheel.core.records.CheckpointEvent;
+import io.flywheel.core.records.Split;
+import io.flywheel.core.records.TokenRecord;
+import io.flywheel.core.serde.RecordFormatException;
+import io.flywheel.core.tokenizer.Tokenizer;
+import io.flywheel.core.topics.Topic;
+import io.flywheel.model.AdamW;
+import io.flywheel.model.Gpt;
+import io.flywheel.model.GptConfig;
+import io.flywheel.model.Inference;
+import io.flywheel.model.MatmulPeak;
+import io.flywheel.model.ModelCheckpoint;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The online trainer as a service: reads {@code tokens}, trains, and every N steps or T seconds
+ * evaluates, writes a checkpoint and asks the quality gate whether to promote it on
+ * {@code checkpoints}.
+ *
+ * <p>Exactly once: the trainer is the only reader of its position. It assigns every partition of
+ * {@code tokens} itself (no consumer group, no committed offsets); each checkpoint stores the
+ * consumer positions together with the tokens read but not yet trained ({@link StreamState}). On
+ * start it loads the latest checkpoint and seeks to its positions, so after a crash the windows
+ * trained since that checkpoint are trained again (their effect on the weights was lost with the
+ * process) and no window is skipped or trained twice in the model's history.
+ */
+public final class Trainer implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(Trainer.class);
+    private static final Duration KAFKA_TIMEOUT = Duration.ofSeconds(30);
+
+    private final TrainerConfig config;
+    private final Tokenizer tokenizer;
+    private final CheckpointStore store;
+    private final OnlineTrainer core;
+    private final KafkaConsumer<byte[], byte[]> consumer;
+    private final KafkaProducer<byte[], byte[]> producer;
+    private final MetricsServer metricsServer;
+    private final TrainerMetrics metrics;
+    private final QualityGate gate;
+    private final String tokensTopic;
+    private final List<TopicPartition> partitions;
+    private final double flopsPerToken;
+    private final double peakFlops;
+    private final BufferedWriter trace;
+    private final CountDownLatch finished = new CountDownLatch(1);
+    private volatile boolean stopping;
+    private volatile boolean started;
+
+    private long lastVersion;                 // last checkpoint written or resumed from; 0: none
+    private long promotedVersion;             // 0: nothing promoted yet
+    private Inference reference;              // the promoted model, frozen, for the gate
+    private long referenceRevision = -1;      // evaluation-set revision referenceLoss was measured on
+    private Double referenceLoss;
+    private long bestVersion;
+    private double bestLoss = Double.POSITIVE_INFINITY;
+    private long stepsSinceCheckpoint;
+    private boolean positionMoved;
+    private long lastCheckpointNanos = System.nanoTime();
+    private double lastTrainLoss = Double.NaN;
+
+    private Trainer(TrainerConfig config, Tokenizer tokenizer, CheckpointStore store, OnlineTrainer core,
+                    Map<Integer, Long> resumeOffsets, long lastVersion) throws IOException {
+        this.config = config;
+        this.tokenizer = tokenizer;
+        this.store = store;
+        this.core = core;
+        this.lastVersion = lastVersion;
+        this.gate = new QualityGate(config.gateTolerance());
+        this.tokensTopic = config.topics().name(Topic.TOKENS);
+        GptConfig model = core.model().config();
+        this.flopsPerToken = model.trainingFlopsPerToken();
+        this.peakFlops = config.peakFlops() > 0 ? config.peakFlops() : MatmulPeak.measure(1024, 5);
+        this.trace = config.trace() == null ? null : Files.newBufferedWriter(config.trace(), StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+
+        this.metricsServer = MetricsServer.start(config.metricsHost(), config.metricsPort(), () -> started && !stopping);
+        this.metrics = new TrainerMetrics(metricsServer.registry());
+        metrics.peakFlops(peakFlops);
+        metrics.checkpoint(lastVersion, 0);
+
+        this.consumer = new KafkaConsumer<>(consumerProperties());
+        this.partitions = consumer.partitionsFor(tokensTopic, KAFKA_TIMEOUT).stream()
+                .map(p -> new TopicPartition(tokensTopic, p.partition())).toList();
+        if (partitions.isEmpty()) {
+            throw new UsageError("topic " + tokensTopic + " does not exist (run ./flywheel up or create the topics)");
+        }
+        consumer.assign(partitions);
+        for (TopicPartition tp : partitions) {
+            Long next = resumeOffsets.get(tp.partition());
+            if (next == null) {
+                consumer.seekToBeginning(List.of(tp));
+            } else {
+                consumer.seek(tp, next);
+            }
+        }
+        this.producer = new KafkaProducer<>(producerProperties());
+        findPromoted();
+        findBest();
+    }
+
+    /** Loads the latest checkpoint (or {@code --init}, or a new model) and connects to Kafka. */
+    public static Trainer start(TrainerConfig config, Tokenizer tokenizer) throws IOException {
+        CheckpointStore store = CheckpointStore.open(config.checkpointDir());
+        int eot = tokenizer.specialId("<|endoftext|>");
+        int[] tokenBytes = tokenBytes(tokenizer);
+        Optional<ModelCheckpoint.Loaded> latest = loadLatest(store);
+        Gpt model;
+        AdamW optimizer;
+        StreamState state = null;
+        Map<Integer, Long> offsets = Map.of();
+        long lastVersion = 0;
+        if (latest.isPresent()) {
+            ModelCheckpoint.Loaded loaded = latest.get();
+            requireTokenizer(loaded, tokenizer);
+            model = loaded.model();
+            optimizer = loaded.optimizer() != null ? loaded.optimizer() : new AdamW(config.optimizer());
+            Path streamFile = loaded.stored().file(StreamState.FILE);
+            state = Files.exists(streamFile) ? StreamState.read(streamFile) : null;
+            offsets = loaded.state().offsets().getOrDefault(config.topics().name(Topic.TOKENS), Map.of());
+            lastVersion = loaded.stored().version();
+            log.info("resuming from checkpoint {} (step {}, {} parameters) at offsets {}", lastVersion,
+                    optimizer.steps(), model.config().parameterCount(), offsets);
+        } else if (config.init() != null) {
+            ModelCheckpoint.Loaded loaded = ModelCheckpoint.load(config.init(), null);
+            requireTokenizer(loaded, tokenizer);
+            model = loaded.model();
+            optimizer = new AdamW(config.optimizer());
+            log.info("starting from {} ({} parameters), reading tokens from the beginning", config.init(),
+                    model.config().parameterCount());
+        } else {
+            TrainerConfig.ModelShape s = config.shape();
+            GptConfig gc = new GptConfig(tokenizer.vocabSize(), s.context(), s.layers(), s.heads(), s.width(),
+                    s.mlpRatio(), s.dropout(), s.tied());
+            model = Gpt.initialize(gc, config.seed());
+            optimizer = new AdamW(config.optimizer());
+            log.info("new model {} ({} parameters), reading tokens from the beginning", gc, gc.parameterCount());
+        }
+        int context = model.config().contextLength();
+        Packer packer = state == null ? new Packer(context, eot) : Packer.restore(context, eot, state.pending());
+        EvaluationSet evaluation = state == null ? new EvaluationSet(config.evaluationTokens(), eot)
+                : EvaluationSet.restore(config.evaluationTokens(), eot, state.evaluation(), state.evaluationRevision());
+        Rehearsal rehearsal = state == null ? new Rehearsal(config.rehearsalWindows())
+                : Rehearsal.restore(config.rehearsalWindows(), state.rehearsal(), state.rehearsalSeen());
+        OnlineTrainer core = new OnlineTrainer(model, optimizer, packer, evaluation, rehearsal, config.batch(),
+                config.rehearsalRatio(), config.seed(), tokenBytes, state == null ? 0 : state.tokensTrained());
+        return new Trainer(config, tokenizer, store, core, offsets, lastVersion);
+    }
+
+    /** The newest checkpoint that verifies; a damaged newer one is reported and passed over. */
+    private static Optional<ModelCheckpoint.Loaded> loadLatest(CheckpointStore store) throws IOException {
+        List<Long> versions = store.versions();
+        for (int i = versions.size() - 1; i >= 0; i--) {
+            try {
+                return Optional.of(ModelCheckpoint.load(store.folder(versions.get(i)), null));
+            } catch (CheckpointStore.CorruptCheckpointException e) {
+                log.error("checkpoint {} is damaged, trying the one before: {}", versions.get(i), e.getMessage());
+            }
+        }
+        return Optional.empty();
+    }
+
+    private static void requireTokenizer(ModelCheckpoint.Loaded loaded, Tokenizer tokenizer) {
+        if (!loaded.state().tokenizer().equals(tokenizer.id())) {
+            throw new UsageError("checkpoint " + loaded.stored().folder() + " was trained with tokenizer "
+                    + loaded.state().tokenizer() + ", not " + tokenizer.name() + " (" + tokenizer.id() + ")");
+        }
+        if (loaded.model().config().vocabSize() != tokenizer.vocabSize()) {
+            throw new UsageError("checkpoint vocabulary " + loaded.model().config().vocabSize()
+                    + " differs from the tokenizer's " + tokenizer.vocabSize());
+        }
+    }
+
+    private static int[] tokenBytes(Tokenizer tokenizer) {
+        int[] bytes = new int[tokenizer.vocabSize()];
+        for (int id = 0; id < bytes.length; id++) {
+            try {
+                bytes[id] = tokenizer.isSpecial(id) ? 0 : tokenizer.tokenBytes(id).length;
+            } catch (IllegalArgumentException unusedId) {
+                bytes[id] = 0;
+            }
+        }
+        return bytes;
+    }
+
+    // --- the loop --------------------------------------------------------------------------------
+
+    /** Trains until {@link #requestStop()}, then writes a final checkpoint. */
+    public void run() {
+        started = true;
+        int refill = 2 * config.batch() * core.model().config().contextLength();
+        try {
+            while (!stopping) {
+                boolean ready = core.stepReady();
+                if (!ready || core.pendingTokens() < refill) {
+                    poll(ready ? Duration.ZERO : Duration.ofMillis(100));
+                }
+                if (core.stepReady()) {
+                    train();
+                }
+                if (checkpointDue()) {
+                    checkpoint();
+                }
+            }
+            if (stepsSinceCheckpoint > 0 || positionMoved) {
+                log.info("stopping: final checkpoint");
+                checkpoint();
+            }
+        } finally {
+            finished.countDown();
+        }
+    }
+
+    /** Asks the loop to stop after the current step; {@link #awaitStop} waits for the final checkpoint. */
+    public void requestStop() {
+        stopping = true;
+    }
+
+    public boolean awaitStop(Duration timeout) throws InterruptedException {
+        return finished.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    public int metricsPort() {
+        return metricsServer.port();
+    }
+
+    public GptConfig modelConfig() {
+        return core.model().config();
+    }
+
+    private void poll(Duration timeout) {
+        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(timeout)) {
+            positionMoved = true;
+            TokenRecord t;
+            try {
+                t = TokenRecord.CODEC.decode(r.value());
+            } catch (RecordFormatException | NullPointerException e) {
+                refuse("malformed", r, e.getMessage());
+                continue;
+            }
+            if (!t.tokenizerId().equals(tokenizer.id())) {
+                refuse("tokenizer_mismatch", r, "tokenizer " + t.tokenizerId() + ", the model's is " + tokenizer.id());
+                continue;
+            }
+            if (!inVocabulary(t.ids())) {
+                refuse("token_out_of_range", r, "a token id is outside the vocabulary of " + tokenizer.vocabSize());
+                continue;
+            }
+            if (t.split() == Split.TRAIN) {
+                core.addTraining(r.partition(), r.offset(), t.ids());
+                metrics.record("train");
+            } else {
+                core.addValidation(t.ids());
+                metrics.record("validation");
+            }
+        }
+        long lag = 0;
+        for (TopicPartition tp : partitions) {
+            lag += consumer.currentLag(tp).orElse(0);
+        }
+        metrics.lag(lag);
+        metrics.pending(core.pendingTokens());
+    }
+
+    private boolean inVocabulary(int[] ids) {
+        int vocab = tokenizer.vocabSize();
+        for (int id : ids) {
+            if (id < 0 || id >= vocab) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void refuse(String reason, ConsumerRecord<byte[], byte[]> r, String detail) {
+        metrics.refused(reason);
+        log.warn("refused record {}-{}@{} ({}): {}", r.topic(), r.partition(), r.offset(), reason, detail);
+    }
+
+    private void train() {
+        OnlineTrainer.Step s = core.step();
+        lastTrainLoss = s.loss();
+        stepsSinceCheckpoint++;
+        metrics.step(s, core.model().config().contextLength(), flopsPerToken, peakFlops);
+        metrics.pending(core.pendingTokens());
+        if (trace != null) {
+            writeTrace(s);
+        }
+        if (s.step() % 50 == 0) {
+            log.info("step {}: loss {} lr {} grad norm {} ({} ms)", s.step(), String.format("%.4f", s.loss()),
+                    String.format("%.2e", s.learningRate()), String.format("%.3f", s.gradientNorm()),
+                    Math.round(s.seconds() * 1000));
+        }
+    }
+
+    /**
+     * The provenance log ({@code trainer.trace}): one line per record slice a step trained on,
+     * {@code step partition offset from to}, flushed each step. Slices of one record across steps
+     * tile {@code [0, tokens + 1)}, the last index being its closing {@code <|endoftext|>}.
+     */
+    private void writeTrace(OnlineTrainer.Step s) {
+        try {
+            for (Packer.Window w : s.fresh()) {
+                for (Packer.Segment seg : w.sources()) {
+                    trace.write(s.step() + " " + seg.partition() + " " + seg.offset() + " " + seg.from() + " " + seg.to() + "\n");
+                }
+            }
+            trace.flush();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the trace " + config.trace(), e);
+        }
+    }
+
+    private boolean checkpointDue() {
+        if (stepsSinceCheckpoint >= config.checkpointEverySteps()) {
+            return true;
+        }
+        return stepsSinceCheckpoint > 0 && System.nanoTime() - lastCheckpointNanos >= config.checkpointEvery().toNanos();
+    }
+
+    // --- checkpoints and the gate ----------------------------------------------------------------
+
+    private void checkpoint() {
+        long started = System.nanoTime();
+        OnlineTrainer.Evaluation eval = core.evaluate(new Inference(core.model()));
+        Map<Integer, Long> positions = new TreeMap<>();
+        for (TopicPartition tp : partitions) {
+            positions.put(tp.partition(), consumer.position(tp, KAFKA_TIMEOUT));
+        }
+        Map<String, Double> values = new LinkedHashMap<>();
+        if (eval != null) {
+            values.put("validation_loss", eval.loss());
+            values.put("validation_perplexity", eval.perplexity());
+            values.put("validation_bits_per_byte", eval.bitsPerByte());
+            values.put("validation_tokens", (double) eval.tokens());
+            metrics.evaluation(eval);
+        }
+        if (!Double.isNaN(lastTrainLoss)) {
+            values.put("train_loss", lastTrainLoss);
+        }
+        values.put("tokens_trained", (double) core.tokensTrained());
+        long version = lastVersion + 1;
+        ModelCheckpoint.State state = new ModelCheckpoint.State(tokenizer.id(), core.steps(),
+                lastVersion == 0 ? null : lastVersion, Map.of(tokensTopic, positions), values);
+        StreamState stream = core.streamState();
+        CheckpointStore.Stored stored;
+        try {
+            stored = ModelCheckpoint.save(store, version, core.model(), core.optimizer(), state,
+                    Map.of(StreamState.FILE, stream::write));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write checkpoint " + version + " in " + store.root(), e);
+        }
+        lastVersion = version;
+        stepsSinceCheckpoint = 0;
+        positionMoved = false;
+        lastCheckpointNanos = System.nanoTime();
+        if (eval != null && eval.loss() < bestLoss) {
+            bestLoss = eval.loss();
+            bestVersion = version;
+        }
+
+        QualityGate.Decision decision = gate.decide(promotedVersion > 0, eval == null ? null : eval.loss(), referenceLoss(eval));
+        metrics.gate(decision);
+        log.info("checkpoint {} (step {}, {} tokens trained): {}", version, core.steps(), core.tokensTrained(), decision.describe());
+        if (decision.promote()) {
+            promote(stored, state, eval);
+        }
+        try {
+            Set<Long> keep = new HashSet<>(Set.of(bestVersion, promotedVersion));
+            keep.remove(0L);
+            List<Long> removed = store.prune(config.keepCheckpoints(), keep);
+            if (!removed.isEmpty()) {
+                log.debug("pruned checkpoints {}", removed);
+            }
+        } catch (IOException e) {
+            log.warn("cannot prune old checkpoints: {}", e.getMessage());
+        }
+        metrics.checkpoint(version, (System.nanoTime() - started) / 1e9);
+    }
+
+    /** The promoted model's loss on the evaluation set as it is now (re-measured when the set changed). */
+    private Double referenceLoss(OnlineTrainer.Evaluation candidate) {
+        if (candidate == null || reference == null) {
+            return null;
+        }
+        if (referenceRevision != candidate.revision()) {
+            referenceLoss = core.evaluate(reference).loss();
+            referenceRevision = candidate.revision();
+        }
+        return referenceLoss;
+    }
+
+    private void promote(CheckpointStore.Stored stored, ModelCheckpoint.State state, OnlineTrainer.Evaluation eval) {
+        CheckpointEvent event = new CheckpointEvent(stored.version(), stored.folder().toUri().toString(), stored.sha256(),
+                state.parent(), tokenizer.id(), state.metrics(), state.offsets());
+        try {
+            producer.send(new ProducerRecord<>(config.topics().name(Topic.CHECKPOINTS),
+                    config.modelName().getBytes(StandardCharsets.UTF_8), CheckpointEvent.CODEC.encode(event))).get();
+        } catch (ExecutionException e) {
+            log.error("checkpoint {} passed the gate but its event was not published: {}", stored.version(), e.getCause().getMessage());
+            return;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        }
+        promotedVersion = stored.version();
+        Map<String, INDArray> frozen = new LinkedHashMap<>();
+        core.model().parameters().forEach((name, w) -> frozen.put(name, w.dup()));
+        reference = new Inference(core.model().config(), frozen);
+        referenceRevision = eval == null ? -1 : eval.revision();
+        referenceLoss = eval == null ? null : eval.loss();
+        metrics.promoted(promotedVersion);
+    }
+
+    /** Reads which checkpoint is promoted now, and loads it as the gate's reference. */
+    private void findPromoted() {
+        Optional<CheckpointEvent> event;
+        try {
+            event = CheckpointLog.latest(config.bootstrap(), config.topics().name(Topic.CHECKPOINTS), config.modelName(), KAFKA_TIMEOUT);
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("cannot read the promoted checkpoint: " + e.getMessage(), e);
+        }
+        if (event.isEmpty()) {
+            log.info("no checkpoint is promoted for model {} yet", config.modelName());
+            return;
+        }
+        CheckpointEvent e = event.get();
+        promotedVersion = e.version();
+        metrics.promoted(promotedVersion);
+        try {
+            ModelCheckpoint.Loaded loaded = ModelCheckpoint.load(Path.of(URI.create(e.uri())), e.sha256());
+            reference = new Inference(loaded.model().config(), loaded.model().parameters());
+            log.info("promoted checkpoint is {}; the gate compares against it", promotedVersion);
+        } catch (IOException | RuntimeException ex) {
+            log.error("promoted checkpoint {} cannot be read ({}): the gate will reject until one is promoted by hand",
+                    promotedVersion, ex.getMessage());
+        }
+    }
+
+    private void findBest() throws IOException {
+        for (long v : store.versions()) {
+            try {
+                var metricsNode = store.open(v).manifest().path("metrics").path("validation_loss");
+                if (metricsNode.isNumber() && metricsNode.asDouble() < bestLoss) {
+                    bestLoss = metricsNode.asDouble();
+                    bestVersion = v;
+                }
+            } catch (IOException e) {
+                log.warn("cannot read checkpoint {}: {}", v, e.getMessage());
+            }
+        }
+    }
+
+    private Properties consumerProperties() {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrap());
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, config.maxPollRecords());
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "flywheel-trainer-" + config.modelName());
+        return p;
+    }
+
+    private Properties producerProperties() {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrap());
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, "flywheel-trainer-" + config.modelName());
+        return p;
+    }
+
+    @Override
+    public void close() {
+        try {
+            if (trace != null) {
+                trace.close();
+            }
+        } catch (IOException e) {
+            log.warn("cannot close the trace: {}", e.getMessage());
+        }
+        consumer.close(Duration.ofSeconds(5));
+        producer.close(Duration.ofSeconds(5));
+        metricsServer.close();
+    }
+}
