@@ -404,7 +404,9 @@ public final class Trainer implements AutoCloseable {
             promote(stored, state, eval);
         }
         try {
-            Set<Long> keep = new HashSet<>(Set.of(bestVersion, promotedVersion));
+            Set<Long> keep = new HashSet<>();
+            keep.add(bestVersion);
+            keep.add(promotedVersion);
             keep.remove(0L);
             List<Long> removed = store.prune(config.keepCheckpoints(), keep);
             if (!removed.isEmpty()) {
