@@ -11,10 +11,6 @@ import io.flywheel.core.topics.Topic;
 import io.flywheel.testsupport.KafkaBroker;
 import io.flywheel.testsupport.KafkaBrokerExtension;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -43,7 +39,6 @@ import org.junit.jupiter.api.io.TempDir;
 class TrainerCrashTest {
 
     private static final Duration DEADLINE = Duration.ofMinutes(3);
-    private static final HttpClient HTTP = HttpClient.newHttpClient();
 
     @Test
     void sigkillMidRunThenResumeTrainsEveryTokenExactlyOnce(KafkaBroker broker, @TempDir Path dir) throws Exception {
@@ -86,10 +81,11 @@ class TrainerCrashTest {
             int port = metricsPort(log2, run2);
             int windowTokens = 4 * 32;
             waitFor(() -> {
-                Map<String, Double> m = scrape(port);
-                return m.getOrDefault("flywheel_trainer_records_total", 0.0) >= recordsAfterResume
-                        && m.getOrDefault("flywheel_trainer_consumer_lag", 1.0) == 0
-                        && m.getOrDefault("flywheel_trainer_pending_tokens", 1e9) < windowTokens;
+                Scrape m = Scrape.of(port);
+                return m.sum("flywheel_trainer_records_total") >= recordsAfterResume
+                        && m.series.containsKey("flywheel_trainer_consumer_lag")
+                        && m.get("flywheel_trainer_consumer_lag") == 0
+                        && m.get("flywheel_trainer_pending_tokens") < windowTokens;
             }, "run 2 to read and train everything", run2, log2);
             run2.destroy();   // SIGTERM: final checkpoint
             assertTrue(run2.waitFor(60, TimeUnit.SECONDS), "run 2 stops on SIGTERM");
@@ -248,28 +244,5 @@ class TrainerCrashTest {
             c.endOffsets(tps).forEach((tp, end) -> ends.put(tp.partition(), end));
             return ends;
         }
-    }
-
-    /** Sums each metric's samples over their labels, from the Prometheus text format. */
-    static Map<String, Double> scrape(int port) {
-        Map<String, Double> values = new HashMap<>();
-        try {
-            HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
-                    HttpResponse.BodyHandlers.ofString());
-            for (String line : r.body().split("\n")) {
-                if (line.startsWith("#") || line.isBlank()) {
-                    continue;
-                }
-                int brace = line.indexOf('{');
-                int space = line.lastIndexOf(' ');
-                String name = line.substring(0, brace >= 0 ? brace : space);
-                values.merge(name, Double.parseDouble(line.substring(space + 1)), Double::sum);
-            }
-        } catch (IOException e) {
-            return values;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        return values;
     }
 }
