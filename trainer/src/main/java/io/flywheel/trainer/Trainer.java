@@ -108,7 +108,7 @@ public final class Trainer implements AutoCloseable {
         this.tokensTopic = config.topics().name(Topic.TOKENS);
         GptConfig model = core.model().config();
         this.flopsPerToken = model.trainingFlopsPerToken();
-        this.peakFlops = config.peakFlops() > 0 ? config.peakFlops() : MatmulPeak.measure(1024, 5);
+        this.peakFlops = config.peakFlops() > 0 ? config.peakFlops() : MatmulPeak.measure(2048, 3);
         this.trace = config.trace() == null ? null : Files.newBufferedWriter(config.trace(), StandardCharsets.UTF_8,
                 StandardOpenOption.CREATE, StandardOpenOption.APPEND);
 
