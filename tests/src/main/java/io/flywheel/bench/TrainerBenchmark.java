@@ -48,7 +48,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *       produced as train records, the last 10% as validation records, to a local broker; the real
  *       trainer learns from the topic, and each checkpoint's validation bits per byte is printed
  *       against wall-clock time since the trainer started. The RSS of this JVM (which is the
- *       trainer's) is printed beside it, so a long run doubles as the memory check.</li>
+ *       trainer's) is printed beside it, so a long run ({@code -Dbench.epochs=N} sends the train
+ *       split N times) doubles as the memory check.</li>
  * </ul>
  */
 public final class TrainerBenchmark {
@@ -153,9 +154,13 @@ public final class TrainerBenchmark {
                             TokenRecord.CODEC.encode(new TokenRecord(tokenizer.id(), Split.VALIDATION, tokenizer.encode(d)))));
                 }
                 producer.flush();
-                for (String d : trainDocs) {
-                    producer.send(new ProducerRecord<>(topic, ("train-" + i++).getBytes(StandardCharsets.UTF_8),
-                            TokenRecord.CODEC.encode(new TokenRecord(tokenizer.id(), Split.TRAIN, tokenizer.encode(d)))));
+                // -Dbench.epochs=N sends the train split N times, for long runs (the memory check).
+                int epochs = Integer.getInteger("bench.epochs", 1);
+                for (int epoch = 0; epoch < epochs; epoch++) {
+                    for (String d : trainDocs) {
+                        producer.send(new ProducerRecord<>(topic, ("train-" + i++).getBytes(StandardCharsets.UTF_8),
+                                TokenRecord.CODEC.encode(new TokenRecord(tokenizer.id(), Split.TRAIN, tokenizer.encode(d)))));
+                    }
                 }
             }
             Map<String, String> settings = new HashMap<>();
