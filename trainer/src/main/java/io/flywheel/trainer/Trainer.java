@@ -377,7 +377,9 @@ public final class Trainer implements AutoCloseable {
             values.put("train_loss", lastTrainLoss);
         }
         values.put("tokens_trained", (double) core.tokensTrained());
-        long version = lastVersion + 1;
+        // Above everything this model has promoted, so that serving only ever sees versions go up,
+        // even from a new store (--init, a moved checkpoint directory).
+        long version = Math.max(lastVersion, promotedVersion) + 1;
         ModelCheckpoint.State state = new ModelCheckpoint.State(tokenizer.id(), core.steps(),
                 lastVersion == 0 ? null : lastVersion, Map.of(tokensTopic, positions), values);
         StreamState stream = core.streamState();

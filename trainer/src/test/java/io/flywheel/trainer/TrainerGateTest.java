@@ -13,6 +13,7 @@ import io.flywheel.core.topics.Topic;
 import io.flywheel.testsupport.KafkaBroker;
 import io.flywheel.testsupport.KafkaBrokerExtension;
 import java.nio.charset.StandardCharsets;
+import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -94,6 +95,27 @@ class TrainerGateTest {
         assertTrue(CheckpointStore.open(dir.resolve("worse")).versions().size() >= 2, "its checkpoints were written");
         CheckpointEvent after = latest(fixture).orElseThrow();
         assertEquals(promoted, after, "the promoted checkpoint on the topic did not change");
+
+        // --init: a new store starting from the promoted weights is as good as they are, so it passes.
+        Map<String, String> tuned = fixture.settings(dir.resolve("tuned"));
+        tuned.put("trainer.init", Path.of(URI.create(promoted.uri())).toString());
+        tuned.put("optim.lr", "1e-4");
+        tuned.put("checkpoint.every-steps", "3");
+        Trainer fineTuner = Trainer.start(TrainerConfig.from(settings(tuned)), fixture.tokenizer);
+        Thread tuning = new Thread(fineTuner::run, "fine-tuner");
+        tuning.start();
+        try {
+            waitFor(() -> Scrape.of(fineTuner.metricsPort()).get("flywheel_trainer_gate_decisions_total{decision=\"accept\",reason=\"not_worse\"}") >= 1,
+                    "the fine-tuned checkpoint to pass the gate");
+        } finally {
+            fineTuner.requestStop();
+            assertTrue(fineTuner.awaitStop(DEADLINE));
+            fineTuner.close();
+        }
+        CheckpointEvent tunedEvent = latest(fixture).orElseThrow();
+        assertTrue(tunedEvent.uri().contains("tuned"), "the fine-tuned checkpoint is promoted: " + tunedEvent.uri());
+        assertEquals(null, tunedEvent.parent(), "its store starts a new lineage");
+        assertTrue(tunedEvent.version() > promoted.version(), "versions only go up for serving, across stores");
     }
 
     private static Optional<CheckpointEvent> latest(TrainerFixture fixture) throws Exception {
