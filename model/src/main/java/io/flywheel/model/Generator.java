@@ -2,11 +2,15 @@ package io.flywheel.model;
 
 import io.flywheel.core.tokenizer.Tokenizer;
 import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
 import java.util.function.Consumer;
+import java.util.function.IntConsumer;
 
 /**
  * Text generation on the eager path: the prompt fills the cache once, then one position per new
- * token. It ends at the end-of-text token, at a stop string (cut from the text, as OpenAI does), at
+ * token. It ends at a stop token ({@code <|endoftext|>}, or the chat template's end of turn), at a stop string (cut from the text, as OpenAI does), at
  * {@code max_tokens}, or when the context is full.
  */
 public final class Generator {
@@ -18,13 +22,28 @@ public final class Generator {
 
     private final Inference inference;
     private final Tokenizer tokenizer;
-    private final int endOfText;
+    private final Set<Integer> stopTokens;
 
+    /** Stops at {@code <|endoftext|>}. */
     public Generator(Inference inference, Tokenizer tokenizer) {
+        this(inference, tokenizer, List.of("<|endoftext|>"));
+    }
+
+    /**
+     * Stops at any of the named special tokens that the tokenizer has (a chat template's
+     * {@code <|end|>}, for example); they never appear in the text.
+     */
+    public Generator(Inference inference, Tokenizer tokenizer, List<String> stopSpecials) {
         this.inference = inference;
         this.tokenizer = tokenizer;
-        Integer eot = tokenizer.specialTokens().get("<|endoftext|>");
-        this.endOfText = eot == null ? -1 : eot;
+        Set<Integer> ids = new HashSet<>();
+        for (String special : stopSpecials) {
+            Integer id = tokenizer.specialTokens().get(special);
+            if (id != null) {
+                ids.add(id);
+            }
+        }
+        this.stopTokens = Set.copyOf(ids);
     }
 
     /**
@@ -32,6 +51,14 @@ public final class Generator {
      *               stop string (for streaming); may be {@code null}
      */
     public Completion generate(int[] prompt, Sampling sampling, Consumer<String> onText) {
+        return generate(prompt, sampling, onText, null);
+    }
+
+    /**
+     * @param onToken receives each sampled token id as soon as it is drawn (for latency metrics),
+     *                stop tokens included; may be {@code null}
+     */
+    public Completion generate(int[] prompt, Sampling sampling, Consumer<String> onText, IntConsumer onToken) {
         if (prompt.length == 0) {
             throw new IllegalArgumentException("empty prompt");
         }
@@ -44,7 +71,10 @@ public final class Generator {
         String text = "";
         while (true) {
             int next = sampler.next(logits);
-            if (next == endOfText) {
+            if (onToken != null) {
+                onToken.accept(next);
+            }
+            if (stopTokens.contains(next)) {
                 return finish(out, count, text, emitted, Finish.STOP, onText);
             }
             out[count++] = next;

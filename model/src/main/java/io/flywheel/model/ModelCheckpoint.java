@@ -76,23 +76,33 @@ public final class ModelCheckpoint {
 
     /** Loads a folder after verifying it (and its manifest hash, when {@code expectedSha256} is given). */
     public static Loaded load(Path folder, String expectedSha256) throws IOException {
-        CheckpointStore.Stored stored = CheckpointStore.verify(folder, expectedSha256);
-        GptConfig config = GptConfig.fromJson(Files.readAllBytes(stored.file("config.json")));
-        Gpt model = Gpt.withWeights(config, arrays(SafeTensors.read(stored.file("weights.safetensors")).tensors(), ""));
+        Weights w = loadWeights(folder, expectedSha256);
+        Gpt model = Gpt.withWeights(w.config(), w.weights());
         AdamW optimizer = null;
-        if (Files.exists(stored.file("optimizer.safetensors"))) {
-            OptimizerConfig oc = OptimizerConfig.fromJson(Files.readAllBytes(stored.file("optimizer.json")));
-            SafeTensors.Contents moments = SafeTensors.read(stored.file("optimizer.safetensors"));
+        if (Files.exists(w.stored().file("optimizer.safetensors"))) {
+            OptimizerConfig oc = OptimizerConfig.fromJson(Files.readAllBytes(w.stored().file("optimizer.json")));
+            SafeTensors.Contents moments = SafeTensors.read(w.stored().file("optimizer.safetensors"));
             optimizer = AdamW.resume(oc, arrays(moments.tensors(), "m."), arrays(moments.tensors(), "v."),
                     Long.parseLong(moments.metadata().get("step")));
         }
+        return new Loaded(w.stored(), model, optimizer, w.state());
+    }
+
+    /** A checkpoint's network alone, for inference: no training graph, no optimizer state. */
+    public record Weights(CheckpointStore.Stored stored, GptConfig config, Map<String, INDArray> weights, State state) {}
+
+    /** Verifies a folder like {@link #load} and reads only what inference needs. */
+    public static Weights loadWeights(Path folder, String expectedSha256) throws IOException {
+        CheckpointStore.Stored stored = CheckpointStore.verify(folder, expectedSha256);
+        GptConfig config = GptConfig.fromJson(Files.readAllBytes(stored.file("config.json")));
+        Map<String, INDArray> weights = arrays(SafeTensors.read(stored.file("weights.safetensors")).tensors(), "");
         Json.Fields m = Json.fields(stored.manifest());
         if (!m.contains("parent")) {
             throw new CheckpointStore.CorruptCheckpointException(folder + ": the manifest has no parent");
         }
         State state = new State(m.string("tokenizer"), m.nonNegativeInteger("step"), m.optionalInteger("parent"),
                 m.offsets("offsets"), m.optionalNumberMap("metrics"));
-        return new Loaded(stored, model, optimizer, state);
+        return new Weights(stored, config, weights, state);
     }
 
     private static Map<String, SafeTensors.Tensor> tensors(Map<String, INDArray> arrays, String prefix) {

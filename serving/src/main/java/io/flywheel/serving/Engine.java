@@ -1,0 +1,95 @@
+package io.flywheel.serving;
+
+import io.flywheel.core.tokenizer.Tokenizer;
+import io.flywheel.model.Generator;
+import io.flywheel.model.GptConfig;
+import io.flywheel.model.Inference;
+import java.util.List;
+import java.util.Map;
+import org.jboss.logging.Logger;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * One loaded checkpoint, ready to generate. Requests lease it for their whole duration; once a
+ * newer engine replaces it, it is retired: no new lease is given, and its weights are freed when
+ * the last request that started on it ends.
+ */
+public final class Engine {
+
+    private static final Logger LOG = Logger.getLogger(Engine.class);
+
+    /** The chat template's end of turn, and the end of a document: either ends a chat answer. */
+    static final List<String> CHAT_STOPS = List.of("<|endoftext|>", "<|end|>");
+
+    private final long version;
+    private final String sha256;
+    private final GptConfig config;
+    private final Map<String, INDArray> weights;
+    private final Inference inference;
+    private final Tokenizer tokenizer;
+    private int leases;
+    private boolean retired;
+    private boolean freed;
+
+    Engine(long version, String sha256, GptConfig config, Map<String, INDArray> weights, Tokenizer tokenizer) {
+        this.version = version;
+        this.sha256 = sha256;
+        this.config = config;
+        this.weights = weights;
+        this.inference = new Inference(config, weights);
+        this.tokenizer = tokenizer;
+    }
+
+    public long version() {
+        return version;
+    }
+
+    public String sha256() {
+        return sha256;
+    }
+
+    public GptConfig config() {
+        return config;
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    /** A generator that stops at {@code <|endoftext|>} (completions) or also at {@code <|end|>} (chat). */
+    public Generator generator(boolean chat) {
+        return chat ? new Generator(inference, tokenizer, CHAT_STOPS) : new Generator(inference, tokenizer);
+    }
+
+    /** Takes a lease, unless the engine has been retired. */
+    synchronized boolean lease() {
+        if (retired) {
+            return false;
+        }
+        leases++;
+        return true;
+    }
+
+    synchronized void release() {
+        leases--;
+        if (retired && leases == 0) {
+            free();
+        }
+    }
+
+    /** No new leases; the weights go when the last lease does. */
+    synchronized void retire() {
+        retired = true;
+        if (leases == 0) {
+            free();
+        }
+    }
+
+    private void free() {
+        if (!freed) {
+            freed = true;
+            weights.values().forEach(INDArray::close);
+            LOG.infof("released model version %d", version);
+        }
+    }
+}

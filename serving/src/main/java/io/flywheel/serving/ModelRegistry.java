@@ -1,0 +1,201 @@
+package io.flywheel.serving;
+
+import io.flywheel.core.checkpoint.CheckpointStore;
+import io.flywheel.core.records.CheckpointEvent;
+import io.flywheel.core.tokenizer.Tokenizer;
+import io.flywheel.core.tokenizer.TokenizerFiles;
+import io.flywheel.model.ModelCheckpoint;
+import io.flywheel.model.Sampling;
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicReference;
+import org.jboss.logging.Logger;
+
+/**
+ * Which checkpoint serves, and the swap to a new one. Loading happens on one background thread,
+ * off the request path: verify the files against the event's sha256, check the tokenizer, build
+ * the engine, warm it with a short generation; then one atomic reference switches and the old
+ * engine is retired (freed after its last request). A load that fails keeps the current engine,
+ * and is logged and counted.
+ *
+ * <p>Followed checkpoints only go up in version. {@link #pin} serves a chosen version (a rollback)
+ * and holds it until {@link #unpin}, which returns to the latest promoted one.
+ */
+@ApplicationScoped
+public class ModelRegistry {
+
+    private static final Logger LOG = Logger.getLogger(ModelRegistry.class);
+
+    private final ServingConfig config;
+    private final ServingMetrics metrics;
+    private final Tokenizer tokenizer;
+    private final AtomicReference<Engine> current = new AtomicReference<>();
+    private final ExecutorService loader = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "model-loader");
+        t.setDaemon(true);
+        return t;
+    });
+    private volatile CheckpointEvent latestPromoted;
+    private volatile Long pinned;
+
+    ModelRegistry(ServingConfig config, ServingMetrics metrics) {
+        this.config = config;
+        this.metrics = metrics;
+        try {
+            this.tokenizer = TokenizerFiles.load(config.tokenizer());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot load tokenizer " + config.tokenizer(), e);
+        }
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    /** The serving engine, leased: the caller must {@link Engine#release()} it. Empty before the first load. */
+    public Optional<Engine> lease() {
+        while (true) {
+            Engine engine = current.get();
+            if (engine == null) {
+                return Optional.empty();
+            }
+            if (engine.lease()) {
+                return Optional.of(engine);
+            }
+            // retired between the read and the lease: the newer one is already in place
+        }
+    }
+
+    /** The version serving now, if any. */
+    public Optional<Long> version() {
+        Engine engine = current.get();
+        return engine == null ? Optional.empty() : Optional.of(engine.version());
+    }
+
+    public Optional<Long> pinnedVersion() {
+        return Optional.ofNullable(pinned);
+    }
+
+    /** A promoted checkpoint from the {@code checkpoints} topic: loaded in the background unless pinned. */
+    void offer(CheckpointEvent event) {
+        CheckpointEvent latest = latestPromoted;
+        if (latest == null || event.version() > latest.version()) {
+            latestPromoted = event;
+        }
+        loader.submit(() -> {
+            if (pinned == null && event == latestPromoted) {
+                Engine serving = current.get();
+                if (serving == null || event.version() > serving.version()) {
+                    load(event.version(), folder(event), event.sha256(), event.tokenizer());
+                }
+            }
+        });
+    }
+
+    /**
+     * Serves {@code version} from the same store as the promoted checkpoints until {@link #unpin}.
+     *
+     * @throws IllegalStateException when no checkpoint was ever promoted (there is no store to read)
+     * @throws IOException           when the version cannot be loaded; the current engine stays
+     */
+    public long pin(long version) throws IOException, InterruptedException {
+        CheckpointEvent latest = latestPromoted;
+        if (latest == null) {
+            throw new IllegalStateException("no checkpoint has been promoted yet, so there is no store to pin from");
+        }
+        Path folder = folder(latest).getParent().resolve(String.format("v%06d", version));
+        String sha = latest.version() == version ? latest.sha256() : null;
+        Future<Boolean> done = loader.submit(() -> {
+            boolean loaded = load(version, folder, sha, tokenizer.id());
+            if (loaded) {
+                pinned = version;
+            }
+            return loaded;
+        });
+        try {
+            if (!done.get()) {
+                throw new IOException("checkpoint " + version + " could not be loaded from " + folder + " (see the log)");
+            }
+        } catch (ExecutionException e) {
+            throw new IOException(e.getCause());
+        }
+        return version;
+    }
+
+    /** Back to following the promoted checkpoints; loads the latest one if another version serves. */
+    public void unpin() {
+        loader.submit(() -> {
+            pinned = null;
+            CheckpointEvent latest = latestPromoted;
+            Engine serving = current.get();
+            if (latest != null && (serving == null || serving.version() != latest.version())) {
+                load(latest.version(), folder(latest), latest.sha256(), latest.tokenizer());
+            }
+        });
+    }
+
+    private static Path folder(CheckpointEvent event) {
+        return Path.of(URI.create(event.uri()));
+    }
+
+    /** Loads, verifies and warms a checkpoint, then swaps it in. Runs on the loader thread only. */
+    private boolean load(long version, Path folder, String sha256, String tokenizerId) {
+        long started = System.nanoTime();
+        if (!tokenizer.id().equals(tokenizerId)) {
+            refuse("tokenizer", version, "trained with tokenizer " + tokenizerId + ", serving uses " + tokenizer.id());
+            return false;
+        }
+        ModelCheckpoint.Weights weights;
+        try {
+            weights = ModelCheckpoint.loadWeights(folder, sha256);
+        } catch (CheckpointStore.CorruptCheckpointException e) {
+            refuse("verify", version, e.getMessage());
+            return false;
+        } catch (IOException | RuntimeException e) {
+            refuse("load", version, e.toString());
+            return false;
+        }
+        if (!weights.state().tokenizer().equals(tokenizer.id()) || weights.config().vocabSize() != tokenizer.vocabSize()) {
+            refuse("tokenizer", version, "its manifest names tokenizer " + weights.state().tokenizer()
+                    + " with vocabulary " + weights.config().vocabSize());
+            return false;
+        }
+        Engine engine = new Engine(version, weights.stored().sha256(), weights.config(), weights.weights(), tokenizer);
+        try {
+            int warm = Math.max(1, Math.min(config.warmupTokens(), weights.config().contextLength() - 1));
+            engine.generator(false).generate(new int[] {tokenizer.specialId("<|endoftext|>")}, Sampling.greedy(warm), null);
+        } catch (RuntimeException e) {
+            refuse("load", version, "warm-up generation failed: " + e);
+            return false;
+        }
+        Engine old = current.getAndSet(engine);
+        if (old != null) {
+            old.retire();
+        }
+        metrics.swapped(version, System.nanoTime() - started);
+        LOG.infof("serving model %s version %d (%s) after %.0f ms%s", config.modelName(), version,
+                engine.sha256().substring(0, 12), (System.nanoTime() - started) / 1e6,
+                old == null ? "" : ", replacing version " + old.version());
+        return true;
+    }
+
+    private void refuse(String reason, long version, String detail) {
+        metrics.swapFailed(reason);
+        LOG.errorf("checkpoint %d refused (%s), still serving %s: %s", version, reason,
+                version().map(Object::toString).orElse("nothing"), detail);
+    }
+
+    @PreDestroy
+    void stop() {
+        loader.shutdownNow();
+    }
+}

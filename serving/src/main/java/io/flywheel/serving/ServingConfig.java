@@ -1,0 +1,48 @@
+package io.flywheel.serving;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Serving's settings, {@code flywheel.serving.*} in {@code application.properties}; each can be
+ * overridden by its environment variable ({@code FLYWHEEL_SERVING_MAX_RUNNING}, ...).
+ */
+@ConfigMapping(prefix = "flywheel.serving")
+public interface ServingConfig {
+
+    /** The served model's name: what clients pass as {@code model}, and the key of its checkpoint events. */
+    @WithDefault("flywheel")
+    String modelName();
+
+    /** The tokenizer the model was trained with: a file, or a public vocabulary name. */
+    @WithDefault("cl100k_base")
+    String tokenizer();
+
+    /** Keys accepted as {@code Authorization: Bearer KEY} on {@code /v1}. None: open, for local use only. */
+    Optional<List<String>> apiKeys();
+
+    /** The key of {@code /admin} (pin, unpin). None: admin is open, like the API, for local use only. */
+    Optional<String> adminKey();
+
+    /** Generations that run at once. */
+    @WithDefault("2")
+    int maxRunning();
+
+    /** Requests that may wait for a free slot; beyond them a request is refused with 503. */
+    @WithDefault("32")
+    int maxWaiting();
+
+    /** Requests per minute per API key (or per client address without keys); 0 = no limit. */
+    @WithDefault("0")
+    int rateLimitPerMinute();
+
+    /** {@code max_tokens} when a request gives none. */
+    @WithDefault("128")
+    int defaultMaxTokens();
+
+    /** Tokens generated to warm a new checkpoint before it takes traffic. */
+    @WithDefault("4")
+    int warmupTokens();
+}
