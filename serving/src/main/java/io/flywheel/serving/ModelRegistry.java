@@ -88,8 +88,8 @@ public class ModelRegistry {
     /** A promoted checkpoint from the {@code checkpoints} topic: loaded in the background unless pinned. */
     void offer(CheckpointEvent event) {
         CheckpointEvent latest = latestPromoted;
-        if (latest == null || event.version() > latest.version()) {
-            latestPromoted = event;
+        if (latest == null || event.version() >= latest.version()) {
+            latestPromoted = event;     // the same version again replaces it (a corrected event)
         }
         loader.submit(() -> {
             if (pinned == null && event == latestPromoted) {

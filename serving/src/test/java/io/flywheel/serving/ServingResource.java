@@ -34,7 +34,7 @@ public class ServingResource implements QuarkusTestResourceLifecycleManager {
     static final String OTHER_KEY = "key-2";
     static final String ADMIN_KEY = "admin-secret";
 
-    static KafkaBroker broker;
+    static volatile KafkaBroker broker;
     static TopicCatalog topics;
     static Tokenizer tokenizer;
     static GptConfig config;
@@ -42,25 +42,19 @@ public class ServingResource implements QuarkusTestResourceLifecycleManager {
     static Path tokenizerFile;
     static String prefix;
 
+    /** Settings a test class overrides with {@code initArgs} (for example a tiny queue, or a model never promoted). */
+    private final Map<String, String> overrides = new HashMap<>();
+
+    @Override
+    public void init(Map<String, String> initArgs) {
+        initArgs.forEach((k, v) -> overrides.put("flywheel.serving." + k, v));
+    }
+
     @Override
     public Map<String, String> start() {
         try {
-            if (broker == null) {
-                broker = KafkaBroker.start();
-                prefix = KafkaBroker.uniqueName("serving") + ".";
-                topics = TopicCatalog.from(Settings.of(Map.of(), Map.of()).with("topics.prefix", prefix));
-                topics.ensureCreated(broker.admin());
-                Path dir = Files.createTempDirectory("flywheel-serving-test");
-                BpeTrainer bpe = new BpeTrainer(PreTokenizer.GPT2, 280, BpeTrainer.DEFAULT_SPECIALS, s -> {});
-                bpe.add("the cat sat on the mat. the dog sat on the log. a bird sang in the tree. ".repeat(50)
-                        .getBytes(StandardCharsets.UTF_8));
-                byte[] file = bpe.train();
-                tokenizerFile = dir.resolve("tokenizer.json");
-                Files.write(tokenizerFile, file);
-                tokenizer = TokenizerFiles.read("test", file);
-                config = new GptConfig(tokenizer.vocabSize(), 64, 1, 2, 32, 4, 0.0, true);
-                store = CheckpointStore.open(dir.resolve("checkpoints"));
-                publish(checkpoint(1, 1));
+            synchronized (ServingResource.class) {
+                setUpOnce();
             }
         } catch (Exception e) {
             throw new IllegalStateException("cannot set up the serving test", e);
@@ -70,9 +64,32 @@ public class ServingResource implements QuarkusTestResourceLifecycleManager {
         props.put("flywheel.topics.prefix", prefix);
         props.put("flywheel.serving.model-name", MODEL);
         props.put("flywheel.serving.tokenizer", tokenizerFile.toString());
-        props.put("flywheel.serving.api-keys", API_KEY + "," + OTHER_KEY);
+        props.put("flywheel.serving.api-keys", API_KEY + "," + OTHER_KEY + ",k1,k2,k3,k4,k5,k6,k7,k8,k9,k10,k11,k12");
         props.put("flywheel.serving.admin-key", ADMIN_KEY);
+        props.putAll(overrides);
         return props;
+    }
+
+    /** The broker, topics, tokenizer and first checkpoint, shared by every test class of the run. */
+    private static void setUpOnce() throws Exception {
+        if (broker != null) {
+            return;
+        }
+        broker = KafkaBroker.start();
+        prefix = KafkaBroker.uniqueName("serving") + ".";
+        topics = TopicCatalog.from(Settings.of(Map.of(), Map.of()).with("topics.prefix", prefix));
+        topics.ensureCreated(broker.admin());
+        Path dir = Files.createTempDirectory("flywheel-serving-test");
+        BpeTrainer bpe = new BpeTrainer(PreTokenizer.GPT2, 280, BpeTrainer.DEFAULT_SPECIALS, s -> {});
+        bpe.add("the cat sat on the mat. the dog sat on the log. a bird sang in the tree. ".repeat(50)
+                .getBytes(StandardCharsets.UTF_8));
+        byte[] file = bpe.train();
+        tokenizerFile = dir.resolve("tokenizer.json");
+        Files.write(tokenizerFile, file);
+        tokenizer = TokenizerFiles.read("test", file);
+        config = new GptConfig(tokenizer.vocabSize(), 64, 1, 2, 32, 4, 0.0, true);
+        store = CheckpointStore.open(dir.resolve("checkpoints"));
+        publish(checkpoint(1, 1));
     }
 
     /** Saves a random model as {@code version} in the store and returns its promotion event. */
