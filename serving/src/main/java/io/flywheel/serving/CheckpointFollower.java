@@ -1,5 +1,6 @@
 package io.flywheel.serving;
 
+import io.flywheel.core.checkpoint.CheckpointLog;
 import io.flywheel.core.records.CheckpointEvent;
 import io.flywheel.core.serde.RecordFormatException;
 import io.flywheel.core.topics.Topic;
@@ -12,12 +13,10 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Properties;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.eclipse.microprofile.config.Config;
 import org.jboss.logging.Logger;
 
@@ -53,13 +52,7 @@ public class CheckpointFollower {
     }
 
     private void follow() {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "flywheel-serving-checkpoints");
+        Properties p = CheckpointLog.consumerProperties(bootstrap, "flywheel-serving-checkpoints");
         while (!stopping) {
             try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
                 consumer = c;

@@ -25,16 +25,25 @@ public final class CheckpointLog {
 
     private CheckpointLog() {}
 
-    /** The latest promoted checkpoint of {@code modelName}, read from the start of the topic to its end. */
-    public static Optional<CheckpointEvent> latest(String bootstrap, String topic, String modelName, Duration timeout)
-            throws TimeoutException {
+    /**
+     * A reader of the topic: assigned partitions rather than a consumer group (every reader needs
+     * every event), byte arrays, committed records only, no offsets committed.
+     */
+    public static Properties consumerProperties(String bootstrap, String clientId) {
         Properties props = new Properties();
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        props.put(ConsumerConfig.CLIENT_ID_CONFIG, "flywheel-checkpoint-log");
+        props.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
+        return props;
+    }
+
+    /** The latest promoted checkpoint of {@code modelName}, read from the start of the topic to its end. */
+    public static Optional<CheckpointEvent> latest(String bootstrap, String topic, String modelName, Duration timeout)
+            throws TimeoutException {
+        Properties props = consumerProperties(bootstrap, "flywheel-checkpoint-log");
         long deadline = System.nanoTime() + timeout.toNanos();
         byte[] key = modelName.getBytes(StandardCharsets.UTF_8);
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
