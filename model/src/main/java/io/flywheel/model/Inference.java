@@ -136,11 +136,15 @@ public final class Inference {
                     .addi(w.get("wpe").get(NDArrayIndex.interval(start, end), NDArrayIndex.all()));
             // Row i (position start + i) may see positions <= start + i. A single new token sees
             // the whole cache, so decoding needs no mask.
-            INDArray future = n == 1 ? null : Nd4j.zeros(DataType.FLOAT, n, end);
-            for (int i = 0; i < n - 1; i++) {
-                for (int j = start + i + 1; j < end; j++) {
-                    future.putScalar(i, j, -1e9f);
+            INDArray future = null;
+            if (n > 1) {
+                INDArray mask = Nd4j.zeros(DataType.FLOAT, n, end);
+                for (int i = 0; i < n - 1; i++) {
+                    for (int j = start + i + 1; j < end; j++) {
+                        mask.putScalar(i, j, -1e9f);
+                    }
                 }
+                future = mask.reshape(1, n, end).broadcast(H, n, end);   // the same for every head
             }
             for (int l = 0; l < config.layers(); l++) {
                 String b = "h" + l + ".";
@@ -148,22 +152,18 @@ public final class Inference {
                 INDArray q = linear(h, b + "attn.wq", b + "attn.bq");
                 INDArray k = linear(h, b + "attn.wk", b + "attn.bk");
                 INDArray v = linear(h, b + "attn.wv", b + "attn.bv");
-                INDArray heads = Nd4j.create(DataType.FLOAT, n, C);
-                for (int head = 0; head < H; head++) {
-                    var span = NDArrayIndex.interval(head * hd, (head + 1) * hd);
-                    keys[l].get(NDArrayIndex.point(head), NDArrayIndex.interval(start, end), NDArrayIndex.all())
-                            .assign(k.get(NDArrayIndex.all(), span));
-                    values[l].get(NDArrayIndex.point(head), NDArrayIndex.interval(start, end), NDArrayIndex.all())
-                            .assign(v.get(NDArrayIndex.all(), span));
-                    INDArray seenKeys = keys[l].get(NDArrayIndex.point(head), NDArrayIndex.interval(0, end), NDArrayIndex.all());
-                    INDArray seenValues = values[l].get(NDArrayIndex.point(head), NDArrayIndex.interval(0, end), NDArrayIndex.all());
-                    INDArray scores = q.get(NDArrayIndex.all(), span).mmul(seenKeys.transpose()).muli(1.0 / Math.sqrt(hd));
-                    if (future != null) {
-                        scores.addi(future);
-                    }
-                    Nd4j.exec(new SoftMax(scores, scores, 1));
-                    heads.get(NDArrayIndex.all(), span).assign(scores.mmul(seenValues));
+                // All heads at once: [n, C] -> [H, n, hd], one batched matmul for the scores and one
+                // for the mix (a loop over heads cost ~8 small ops per head per token).
+                keys[l].get(NDArrayIndex.all(), NDArrayIndex.interval(start, end), NDArrayIndex.all()).assign(byHead(k, n, H, hd));
+                values[l].get(NDArrayIndex.all(), NDArrayIndex.interval(start, end), NDArrayIndex.all()).assign(byHead(v, n, H, hd));
+                INDArray seenKeys = keys[l].get(NDArrayIndex.all(), NDArrayIndex.interval(0, end), NDArrayIndex.all());
+                INDArray seenValues = values[l].get(NDArrayIndex.all(), NDArrayIndex.interval(0, end), NDArrayIndex.all());
+                INDArray scores = Nd4j.matmul(byHead(q, n, H, hd), seenKeys, false, true, false).muli(1.0 / Math.sqrt(hd));
+                if (future != null) {
+                    scores.addi(future);
                 }
+                Nd4j.exec(new SoftMax(scores, scores, 2));
+                INDArray heads = Nd4j.matmul(scores, seenValues).permute(1, 0, 2).dup('c').reshape(n, C);
                 x.addi(linear(heads, b + "attn.wo", b + "attn.bo"));
                 INDArray up = linear(layerNorm(x, b + "ln2"), b + "mlp.wfc", b + "mlp.bfc");
                 Nd4j.exec(new GELU(up, up));
@@ -171,8 +171,15 @@ public final class Inference {
             }
             length = end;
             INDArray last = all ? x : x.get(NDArrayIndex.interval(n - 1, n), NDArrayIndex.all());
-            return layerNorm(last, "lnf").mmul(outputProjection);
+            return config.tiedEmbeddings()
+                    ? Nd4j.gemm(layerNorm(last, "lnf"), w.get("wte"), false, true)
+                    : Nd4j.gemm(layerNorm(last, "lnf"), w.get("head"), false, false);
         }
+    }
+
+    /** [n, H * hd] to [H, n, hd] (a contiguous copy). */
+    private static INDArray byHead(INDArray x, int n, int H, int hd) {
+        return x.reshape(n, H, hd).permute(1, 0, 2).dup('c');
     }
 
     private INDArray layerNorm(INDArray x, String name) {
@@ -182,6 +189,6 @@ public final class Inference {
     }
 
     private INDArray linear(INDArray x, String weight, String bias) {
-        return x.mmul(w.get(weight)).addiRowVector(w.get(bias));
+        return Nd4j.gemm(x, w.get(weight), false, false).addiRowVector(w.get(bias));
     }
 }
