@@ -88,6 +88,7 @@ public final class Trainer implements AutoCloseable {
     private long lastVersion;                 // last checkpoint written or resumed from; 0: none
     private long promotedVersion;             // 0: nothing promoted yet
     private Inference reference;              // the promoted model, frozen, for the gate
+    private Map<String, INDArray> referenceWeights = Map.of();   // its arrays, ours to free
     private long referenceRevision = -1;      // evaluation-set revision referenceLoss was measured on
     private Double referenceLoss;
     private long bestVersion;
@@ -448,10 +449,18 @@ public final class Trainer implements AutoCloseable {
         promotedVersion = stored.version();
         Map<String, INDArray> frozen = new LinkedHashMap<>();
         core.model().parameters().forEach((name, w) -> frozen.put(name, w.dup()));
-        reference = new Inference(core.model().config(), frozen);
+        useReference(core.model().config(), frozen);
         referenceRevision = eval == null ? -1 : eval.revision();
         referenceLoss = eval == null ? null : eval.loss();
         metrics.promoted(promotedVersion);
+    }
+
+    /** The gate's reference from now on; the previous one's off-heap arrays are freed at once. */
+    private void useReference(GptConfig config, Map<String, INDArray> weights) {
+        Map<String, INDArray> previous = referenceWeights;
+        reference = new Inference(config, weights);
+        referenceWeights = weights;
+        previous.values().forEach(INDArray::close);
     }
 
     /** Reads which checkpoint is promoted now, and loads it as the gate's reference. */
@@ -470,8 +479,8 @@ public final class Trainer implements AutoCloseable {
         promotedVersion = e.version();
         metrics.promoted(promotedVersion);
         try {
-            ModelCheckpoint.Loaded loaded = ModelCheckpoint.load(Path.of(URI.create(e.uri())), e.sha256());
-            reference = new Inference(loaded.model().config(), loaded.model().parameters());
+            ModelCheckpoint.Weights loaded = ModelCheckpoint.loadWeights(Path.of(URI.create(e.uri())), e.sha256());
+            useReference(loaded.config(), loaded.weights());
             log.info("promoted checkpoint is {}; the gate compares against it", promotedVersion);
         } catch (IOException | RuntimeException ex) {
             log.error("promoted checkpoint {} cannot be read ({}): the gate will reject until one is promoted by hand",
