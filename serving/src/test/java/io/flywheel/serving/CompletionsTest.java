@@ -176,6 +176,19 @@ class CompletionsTest {
         assertTrue(model.get("model_version").asLong() >= 1);
     }
 
+    @Test
+    void theVllmStyleMetricsAreExported() throws Exception {
+        assertEquals(200, post("/v1/completions", ServingResource.API_KEY, "{\"model\":\"test-model\",\"prompt\":\"the\",\"max_tokens\":3}").statusCode());
+        String metrics = HTTP.send(HttpRequest.newBuilder(root.resolve("/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        for (String name : List.of("flywheel_serving_requests_total{status=\"200\"}", "flywheel_serving_time_to_first_token_seconds_bucket",
+                "flywheel_serving_time_per_output_token_seconds_bucket", "flywheel_serving_e2e_request_latency_seconds_bucket",
+                "flywheel_serving_prompt_tokens_total", "flywheel_serving_generation_tokens_total", "flywheel_serving_num_requests_running",
+                "flywheel_serving_num_requests_waiting", "flywheel_serving_model_version", "flywheel_serving_swaps_total",
+                "flywheel_serving_swap_failures_total{reason=\"verify\"}", "flywheel_serving_swap_duration_seconds")) {
+            assertTrue(metrics.contains(name), name + " in /q/metrics");
+        }
+    }
+
     // --- errors ----------------------------------------------------------------------------------
 
     @Test
