@@ -1,6 +1,7 @@
 package io.flywheel.local;
 
 import io.flywheel.core.cli.CommandLines;
+import io.flywheel.feedback.FeedbackCommand;
 import io.flywheel.ingest.IngestCommand;
 import io.flywheel.tokenizerstream.StreamCommand;
 import io.flywheel.trainer.TrainCommand;
@@ -20,7 +21,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "flywheel", mixinStandardHelpOptions = true, versionProvider = Flywheel.Version.class,
         description = "A language model that keeps learning from live streams.",
         subcommands = {UpCommand.class, BrokerCommand.class, IngestCommand.class, StreamCommand.class,
-                TokenizerCommand.class, TokenizeCommand.class, TrainCommand.class},
+                FeedbackCommand.class, TokenizerCommand.class, TokenizeCommand.class, TrainCommand.class},
         footer = {"", "Every option also reads FLYWHEEL_<OPTION> from the environment, e.g. FLYWHEEL_DATA_DIR."})
 public final class Flywheel implements Runnable {
 
