@@ -55,7 +55,10 @@ public final class AdamW {
     /** What one update did. */
     public record Update(double learningRate, double gradientNorm, boolean clipped) {}
 
-    /** Clips {@code gradients} in place, then updates {@code parameters} in place. */
+    /**
+     * Clips {@code gradients} in place, then updates {@code parameters} in place. A parameter without
+     * a gradient is left as it is: no decay, no momentum step.
+     */
     public Update apply(Map<String, INDArray> parameters, Map<String, INDArray> gradients) {
         double norm = globalNorm(gradients);
         if (!Double.isFinite(norm)) {
@@ -73,6 +76,9 @@ public final class AdamW {
             String name = e.getKey();
             INDArray p = e.getValue();
             INDArray g = gradients.get(name);
+            if (g == null) {
+                continue;    // not part of this step's objective (the reward head in a language step)
+            }
             if (clipScale != 1.0) {
                 g.muli(clipScale);
             }

@@ -19,6 +19,17 @@ import org.nd4j.linalg.factory.Nd4j;
  * A GPT-2-style decoder, read top to bottom like nanoGPT's {@code model.py}: token and learned
  * position embeddings, {@code layers} pre-layer-norm blocks of causal multi-head self-attention and
  * a GELU MLP, a final layer norm, and an output projection tied to the token embedding (or its own).
+ * A reward head (one linear unit on the final hidden state at a sequence's last token) shares the
+ * body: the same network is the policy and the reward model.
+ *
+ * <p>One graph, one loss with three terms, so that a step can mix them:
+ * <ul>
+ *   <li>next-token cross-entropy over the counted targets (pre-training windows, or the answer
+ *       tokens of supervised examples);</li>
+ *   <li>Bradley-Terry on preference pairs: {@code -log σ(r(chosen) - r(rejected))};</li>
+ *   <li>DPO on the same pairs: {@code -log σ(β · ((log π(c) - log π_ref(c)) - (log π(r) - log π_ref(r))))},
+ *       the reference's log-ratio computed outside the graph by the frozen reference model.</li>
+ * </ul>
  *
  * <p>The weights live in {@link #parameters()}, one array per name, shared by the SameDiff training
  * graph built here and by the eager {@link Inference} path: an optimizer that updates them in place
@@ -34,6 +45,8 @@ public final class Gpt {
 
     /** Name of the graph's input: the embedded tokens, [batch, context, width]. */
     private static final String EMBEDDED = "embedded";
+    /** The reward head's parameters; language-model steps leave them alone. */
+    static final String REWARD_PREFIX = "reward.";
 
     private final GptConfig config;
     private final Map<String, INDArray> parameters;
@@ -45,6 +58,9 @@ public final class Gpt {
         this.parameters = new LinkedHashMap<>();
         for (Map.Entry<String, long[]> p : shapes(config).entrySet()) {
             INDArray w = weights.get(p.getKey());
+            if (w == null && p.getKey().startsWith(REWARD_PREFIX)) {
+                w = Nd4j.zeros(DataType.FLOAT, p.getValue());    // a checkpoint from before the reward head
+            }
             if (w == null) {
                 throw new IllegalArgumentException("missing parameter " + p.getKey());
             }
@@ -55,7 +71,7 @@ public final class Gpt {
             graph.var(p.getKey(), w.castTo(DataType.FLOAT).dup());
             parameters.put(p.getKey(), graph.getArrForVarName(p.getKey()));
         }
-        if (weights.size() != parameters.size()) {
+        if (!parameters.keySet().containsAll(weights.keySet())) {
             throw new IllegalArgumentException("unexpected parameters: " + weights.keySet());
         }
         buildTrainingGraph();
@@ -114,6 +130,8 @@ public final class Gpt {
         if (!c.tiedEmbeddings()) {
             s.put("head", new long[] {C, c.vocabSize()});
         }
+        s.put(REWARD_PREFIX + "w", new long[] {C, 1});
+        s.put(REWARD_PREFIX + "b", new long[] {1});
         return s;
     }
 
@@ -139,6 +157,14 @@ public final class Gpt {
         SDVariable targets = sd.placeHolder("targets", DataType.INT32, -1);   // [batch * T]
         SDVariable mask = sd.placeHolder("mask", DataType.FLOAT, -1);         // 1 = counts, 0 = padding
         SDVariable scale = sd.placeHolder("scale", DataType.FLOAT);           // 1 / number of counted tokens
+        // Preferences: rows of the batch are whole sequences (prompt + answer, padded).
+        SDVariable lastToken = sd.placeHolder("lastToken", DataType.FLOAT, -1);   // [batch * T], 1 at each row's last token
+        SDVariable answer = sd.placeHolder("answer", DataType.FLOAT, -1);         // [batch * T], 1 where the target is an answer token
+        SDVariable pairing = sd.placeHolder("pairing", DataType.FLOAT, -1, -1);   // [pairs, batch]: +1 the chosen row, -1 the rejected
+        SDVariable referenceMargin = sd.placeHolder("referenceMargin", DataType.FLOAT, -1);  // [pairs]
+        SDVariable rewardWeight = sd.placeHolder("rewardWeight", DataType.FLOAT); // 1 / pairs, or 0
+        SDVariable dpoWeight = sd.placeHolder("dpoWeight", DataType.FLOAT);       // 1 / pairs, or 0
+        SDVariable beta = sd.placeHolder("beta", DataType.FLOAT);
 
         // Position j may attend to positions <= j: a constant added to the scores before softmax.
         INDArray causal = Nd4j.zeros(DataType.FLOAT, T, T);
@@ -166,15 +192,30 @@ public final class Gpt {
             SDVariable up = sd.nn.gelu(linear(m, b + "mlp.wfc", b + "mlp.bfc"));
             x = x.add(sd.reshape(dropout(linear(up, b + "mlp.wproj", b + "mlp.bproj")), -1, T, C));
         }
-        SDVariable last = sd.reshape(layerNorm(x, "lnf"), -1, C);
+        SDVariable hidden = sd.reshape(layerNorm(x, "lnf"), -1, C);
         SDVariable logits = config.tiedEmbeddings()
-                ? sd.mmul(last, sd.getVariable("wte"), false, true, false)
-                : sd.mmul(last, sd.getVariable("head"));
+                ? sd.mmul(hidden, sd.getVariable("wte"), false, true, false)
+                : sd.mmul(hidden, sd.getVariable("head"));
 
         // Mean next-token cross-entropy over the counted positions.
         SDVariable logProbs = sd.nn.logSoftmax(logits);   // over the last axis; an explicit axis breaks createGradFunction in M2.1
         SDVariable picked = sd.sum(logProbs.mul(sd.oneHot(targets, config.vocabSize())), 1);
-        sd.sum(picked.mul(mask)).mul(scale).neg("loss");
+        SDVariable languageLoss = sd.sum(picked.mul(mask)).mul(scale).neg("languageLoss");
+
+        // Reward of each row: the head on the final hidden state at its last token.
+        SDVariable tokenRewards = sd.reshape(sd.mmul(hidden, sd.getVariable(REWARD_PREFIX + "w")), -1);
+        SDVariable rewards = sd.sum(sd.reshape(tokenRewards.mul(lastToken), -1, T), 1)
+                .add("rewards", sd.getVariable(REWARD_PREFIX + "b"));
+        // pairing · rewards, written as a broadcast product and a sum: M2.1's matmul_bp fails on a [1, 1] result.
+        SDVariable rewardMargins = sd.sum("rewardMargins", pairing.mul(sd.reshape(rewards, 1, -1)), 1);
+        SDVariable rewardLoss = sd.sum(sd.nn.softplus(rewardMargins.neg())).mul("rewardLoss", rewardWeight);
+
+        // DPO: the policy's log-probability of each row's answer, compared with the reference's.
+        SDVariable answerLogProbs = sd.sum("answerLogProbs", sd.reshape(picked.mul(answer), -1, T), 1);
+        SDVariable policyMargins = sd.sum("policyMargins", pairing.mul(sd.reshape(answerLogProbs, 1, -1)), 1);
+        SDVariable dpoLoss = sd.sum(sd.nn.softplus(policyMargins.sub(referenceMargin).mul(beta).neg())).mul("dpoLoss", dpoWeight);
+
+        languageLoss.add(rewardLoss).add("loss", dpoLoss);
         sd.setLossVariables("loss");
 
         // The embedded input needs a gradient of its own (it is scattered into the table).
@@ -219,7 +260,8 @@ public final class Gpt {
     public record Gradients(double loss, long tokens, Map<String, INDArray> byParameter) {}
 
     /**
-     * Forward and backward over a batch of windows.
+     * Forward and backward over a batch of language-model windows. The reward head gets no
+     * gradient (it is absent from the result), so an optimizer leaves it as it is.
      *
      * @param inputs  token ids [batch, context]
      * @param targets next tokens [batch, context]
@@ -228,34 +270,183 @@ public final class Gpt {
     public Gradients gradients(int[][] inputs, int[][] targets, float[][] mask) {
         int batch = inputs.length;
         int T = config.contextLength();
-        int[] flatInputs = flatten(inputs, T);
-        for (int id : flatInputs) {
+        float[] flatMask = new float[batch * T];
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < T; t++) {
+                flatMask[b * T + t] = mask == null ? 1f : mask[b][t];
+            }
+        }
+        Feed feed = new Feed(flatten(inputs, T), flatten(targets, T), flatMask, batch);
+        if (feed.counted == 0) {
+            throw new IllegalArgumentException("the batch has no counted target");
+        }
+        Result r = run(feed);
+        r.grads.keySet().removeIf(name -> name.startsWith(REWARD_PREFIX));
+        return new Gradients(r.loss, feed.counted, r.grads);
+    }
+
+    /**
+     * One example of preference training: a prompt then an answer, at most the context long. Too
+     * long, the prompt loses its oldest tokens first; an answer that alone fills the context keeps
+     * its beginning and the prompt's last token.
+     */
+    public record Sequence(int[] tokens, int promptLength) {
+        public Sequence {
+            if (promptLength < 1 || promptLength >= tokens.length) {
+                throw new IllegalArgumentException("a sequence needs a prompt and an answer: " + promptLength + " of " + tokens.length);
+            }
+        }
+
+        public static Sequence fit(int[] prompt, int[] answer, int context) {
+            if (prompt.length == 0 || answer.length == 0) {
+                throw new IllegalArgumentException("a sequence needs a prompt and an answer");
+            }
+            int answerLength = Math.min(answer.length, context - 1);
+            int promptLength = Math.min(prompt.length, context - answerLength);
+            int[] tokens = new int[promptLength + answerLength];
+            System.arraycopy(prompt, prompt.length - promptLength, tokens, 0, promptLength);
+            System.arraycopy(answer, 0, tokens, promptLength, answerLength);
+            return new Sequence(tokens, promptLength);
+        }
+
+        /** The answer alone. */
+        public int[] answer() {
+            return Arrays.copyOfRange(tokens, promptLength, tokens.length);
+        }
+    }
+
+    /** What a preference step measured, per pair, besides the gradients. */
+    public record PreferenceGradients(double loss, double languageLoss, double rewardLoss, double dpoLoss,
+                                      float[] rewardMargins, float[] policyMargins, Map<String, INDArray> byParameter) {}
+
+    /**
+     * Forward and backward over preference pairs and supervised examples in one batch.
+     *
+     * @param chosen           the preferred answer of each pair
+     * @param rejected         the other answer of each pair, same order
+     * @param referenceMargins per pair, {@code log π_ref(chosen) - log π_ref(rejected)} of the answers
+     * @param supervised       liked answers, trained with next-token loss on the answer tokens
+     * @param rewardWeight     weight of the mean Bradley-Terry loss (0: no reward learning)
+     * @param dpoWeight        weight of the mean DPO loss (0: no policy tuning from pairs)
+     * @param beta             DPO's inverse temperature
+     */
+    public PreferenceGradients preferenceGradients(List<Sequence> chosen, List<Sequence> rejected, float[] referenceMargins,
+                                                   List<Sequence> supervised, double rewardWeight, double dpoWeight, double beta) {
+        int pairs = chosen.size();
+        if (rejected.size() != pairs || referenceMargins.length != pairs) {
+            throw new IllegalArgumentException("chosen, rejected and reference margins differ in length");
+        }
+        List<Sequence> rows = new ArrayList<>(chosen);
+        rows.addAll(rejected);
+        rows.addAll(supervised);
+        if (rows.isEmpty()) {
+            throw new IllegalArgumentException("no examples");
+        }
+        int batch = rows.size();
+        int T = config.contextLength();
+        int[] inputs = new int[batch * T];
+        int[] targets = new int[batch * T];
+        float[] languageMask = new float[batch * T];
+        float[] lastToken = new float[batch * T];
+        float[] answer = new float[batch * T];
+        for (int b = 0; b < batch; b++) {
+            Sequence seq = rows.get(b);
+            int[] tokens = seq.tokens();
+            if (tokens.length > T) {
+                throw new IllegalArgumentException("sequence of " + tokens.length + " tokens exceeds the context " + T);
+            }
+            System.arraycopy(tokens, 0, inputs, b * T, tokens.length);
+            for (int t = 0; t + 1 < tokens.length; t++) {
+                targets[b * T + t] = tokens[t + 1];
+                if (t + 1 >= seq.promptLength()) {
+                    answer[b * T + t] = 1f;
+                    languageMask[b * T + t] = b >= 2 * pairs ? 1f : 0f;   // supervised rows only
+                }
+            }
+            lastToken[b * T + tokens.length - 1] = 1f;
+        }
+        Feed feed = new Feed(inputs, targets, languageMask, batch);
+        feed.lastToken = lastToken;
+        feed.answer = answer;
+        if (pairs > 0) {
+            feed.pairing = new float[pairs][batch];
+            for (int p = 0; p < pairs; p++) {
+                feed.pairing[p][p] = 1f;
+                feed.pairing[p][pairs + p] = -1f;
+            }
+            feed.referenceMargin = referenceMargins.clone();
+            feed.rewardWeight = (float) (rewardWeight / pairs);
+            feed.dpoWeight = (float) (dpoWeight / pairs);
+            feed.beta = (float) beta;
+        }
+        Result r = run(feed);
+        if (pairs == 0 || rewardWeight == 0) {
+            r.grads.keySet().removeIf(name -> name.startsWith(REWARD_PREFIX));
+        }
+        float[] rewardMargins = pairs == 0 ? new float[0] : r.outputs.get("rewardMargins").toFloatVector();
+        float[] policyMargins = pairs == 0 ? new float[0] : r.outputs.get("policyMargins").toFloatVector();
+        return new PreferenceGradients(r.loss, r.outputs.get("languageLoss").getDouble(0), r.outputs.get("rewardLoss").getDouble(0),
+                r.outputs.get("dpoLoss").getDouble(0), rewardMargins, policyMargins, r.grads);
+    }
+
+    /** The graph's placeholders; the preference ones default to "no pairs". */
+    private static final class Feed {
+        final int[] inputs;
+        final int[] targets;
+        final float[] languageMask;
+        final int batch;
+        final long counted;
+        float[] lastToken;
+        float[] answer;
+        float[][] pairing;
+        float[] referenceMargin = {0f};
+        float rewardWeight;
+        float dpoWeight;
+        float beta = 1f;
+
+        Feed(int[] inputs, int[] targets, float[] languageMask, int batch) {
+            this.inputs = inputs;
+            this.targets = targets;
+            this.languageMask = languageMask;
+            this.batch = batch;
+            long n = 0;
+            for (float m : languageMask) {
+                n += m > 0 ? 1 : 0;
+            }
+            this.counted = n;
+            this.lastToken = new float[inputs.length];
+            this.answer = new float[inputs.length];
+            this.pairing = new float[1][batch];
+        }
+    }
+
+    private record Result(double loss, Map<String, INDArray> outputs, Map<String, INDArray> grads) {}
+
+    private Result run(Feed f) {
+        int T = config.contextLength();
+        for (int id : f.inputs) {
             if (id < 0 || id >= config.vocabSize()) {
                 throw new IllegalArgumentException("token id " + id + " is outside the vocabulary of " + config.vocabSize());
             }
         }
-        float[] flatMask = new float[batch * T];
-        long counted = 0;
-        for (int b = 0; b < batch; b++) {
-            for (int t = 0; t < T; t++) {
-                float m = mask == null ? 1f : mask[b][t];
-                flatMask[b * T + t] = m;
-                counted += m > 0 ? 1 : 0;
-            }
-        }
-        if (counted == 0) {
-            throw new IllegalArgumentException("the batch has no counted target");
-        }
         INDArray wte = parameters.get("wte");
-        INDArray embedded = Nd4j.pullRows(wte, 1, flatInputs).reshape(batch, T, config.width());
-        Map<String, INDArray> feed = Map.of(
-                EMBEDDED, embedded,
-                "targets", Nd4j.createFromArray(flatten(targets, T)),
-                "mask", Nd4j.createFromArray(flatMask),
-                "scale", Nd4j.scalar(DataType.FLOAT, 1.0 / counted));
+        INDArray embedded = Nd4j.pullRows(wte, 1, f.inputs).reshape(f.batch, T, config.width());
+        Map<String, INDArray> feed = new LinkedHashMap<>();
+        feed.put(EMBEDDED, embedded);
+        feed.put("targets", Nd4j.createFromArray(f.targets));
+        feed.put("mask", Nd4j.createFromArray(f.languageMask));
+        feed.put("scale", Nd4j.scalar(DataType.FLOAT, f.counted == 0 ? 0f : 1f / f.counted));
+        feed.put("lastToken", Nd4j.createFromArray(f.lastToken));
+        feed.put("answer", Nd4j.createFromArray(f.answer));
+        feed.put("pairing", Nd4j.createFromArray(f.pairing));
+        feed.put("referenceMargin", Nd4j.createFromArray(f.referenceMargin));
+        feed.put("rewardWeight", Nd4j.scalar(DataType.FLOAT, f.rewardWeight));
+        feed.put("dpoWeight", Nd4j.scalar(DataType.FLOAT, f.dpoWeight));
+        feed.put("beta", Nd4j.scalar(DataType.FLOAT, f.beta));
         List<String> wanted = new ArrayList<>(parameters.keySet());
         wanted.add(EMBEDDED);
-        OutAndGrad result = graph.calculateGradientsAndOutputs(feed, List.of("loss"), wanted);
+        OutAndGrad result = graph.calculateGradientsAndOutputs(feed,
+                List.of("loss", "languageLoss", "rewardLoss", "dpoLoss", "rewardMargins", "policyMargins"), wanted);
         Map<String, INDArray> grads = new LinkedHashMap<>();
         for (String name : parameters.keySet()) {
             grads.put(name, result.getGradients().get(name));
@@ -267,12 +458,12 @@ public final class Gpt {
             tableGrad = Nd4j.zeros(DataType.FLOAT, wte.shape());
             grads.put("wte", tableGrad);
         }
-        INDArray embeddedGrad = result.getGradients().get(EMBEDDED).reshape((long) batch * T, config.width());
-        ScatterAdd scatter = new ScatterAdd(tableGrad, Nd4j.createFromArray(flatInputs), embeddedGrad);
+        INDArray embeddedGrad = result.getGradients().get(EMBEDDED).reshape((long) f.batch * T, config.width());
+        ScatterAdd scatter = new ScatterAdd(tableGrad, Nd4j.createFromArray(f.inputs), embeddedGrad);
         scatter.addBArgument(true);
         scatter.addOutputArgument(tableGrad);
         Nd4j.exec(scatter);
-        return new Gradients(result.getOutputs().get("loss").getDouble(0), counted, grads);
+        return new Result(result.getOutputs().get("loss").getDouble(0), result.getOutputs(), grads);
     }
 
     private static int[] flatten(int[][] rows, int width) {

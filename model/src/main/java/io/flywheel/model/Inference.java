@@ -29,7 +29,13 @@ public final class Inference {
     /** Inference over weights held outside a {@link Gpt} (a frozen copy: no training graph needed). */
     public Inference(GptConfig config, Map<String, INDArray> weights) {
         this.config = config;
-        this.w = Map.copyOf(weights);
+        Map<String, INDArray> all = new java.util.HashMap<>(weights);
+        Gpt.shapes(config).forEach((name, shape) -> {
+            if (name.startsWith(Gpt.REWARD_PREFIX)) {
+                all.computeIfAbsent(name, n -> Nd4j.zeros(DataType.FLOAT, shape));   // a checkpoint from before the reward head
+            }
+        });
+        this.w = Map.copyOf(all);
         for (String name : Gpt.shapes(config).keySet()) {
             if (!w.containsKey(name)) {
                 throw new IllegalArgumentException("missing parameter " + name);
@@ -64,18 +70,41 @@ public final class Inference {
         float[][] logits = logits(Arrays.copyOf(window, window.length - 1)).toFloatMatrix();
         double total = 0;
         for (int i = 0; i < logits.length; i++) {
-            float[] row = logits[i];
-            float max = Float.NEGATIVE_INFINITY;
-            for (float v : row) {
-                max = Math.max(max, v);
-            }
-            double sum = 0;
-            for (float v : row) {
-                sum += Math.exp(v - max);
-            }
-            total += max + Math.log(sum) - row[window[i + 1]];
+            total += crossEntropy(logits[i], window[i + 1]);
         }
         return total;
+    }
+
+    /**
+     * The reward head's score of a whole sequence (a prompt and its answer): the final hidden state
+     * at its last token, projected to one number. Higher is preferred.
+     */
+    public double reward(int[] tokens) {
+        INDArray last = session().residual(tokens).get(NDArrayIndex.interval(tokens.length - 1, tokens.length), NDArrayIndex.all());
+        return Nd4j.gemm(layerNorm(last, "lnf"), w.get("reward.w"), false, false).getDouble(0) + w.get("reward.b").getDouble(0);
+    }
+
+    /** The summed log-probability (nats) of a sequence's answer tokens given everything before them. */
+    public double answerLogProbability(Gpt.Sequence sequence) {
+        int[] tokens = sequence.tokens();
+        float[][] logits = logits(Arrays.copyOf(tokens, tokens.length - 1)).toFloatMatrix();
+        double total = 0;
+        for (int i = sequence.promptLength() - 1; i < logits.length; i++) {
+            total -= crossEntropy(logits[i], tokens[i + 1]);
+        }
+        return total;
+    }
+
+    private static double crossEntropy(float[] row, int target) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (float v : row) {
+            max = Math.max(max, v);
+        }
+        double sum = 0;
+        for (float v : row) {
+            sum += Math.exp(v - max);
+        }
+        return max + Math.log(sum) - row[target];
     }
 
     /** One sequence being generated: its cache and position. */
@@ -113,6 +142,16 @@ public final class Inference {
          * @param all logits for every new position [n, vocab], or only the last [1, vocab]
          */
         private INDArray forward(int[] tokens, boolean all) {
+            int n = tokens.length;
+            INDArray x = residual(tokens);
+            INDArray last = all ? x : x.get(NDArrayIndex.interval(n - 1, n), NDArrayIndex.all());
+            return config.tiedEmbeddings()
+                    ? Nd4j.gemm(layerNorm(last, "lnf"), w.get("wte"), false, true)
+                    : Nd4j.gemm(layerNorm(last, "lnf"), w.get("head"), false, false);
+        }
+
+        /** The residual stream after the last block at every new position [n, C], filling the cache. */
+        private INDArray residual(int[] tokens) {
             int n = tokens.length;
             if (n == 0) {
                 throw new IllegalArgumentException("no tokens");
@@ -170,10 +209,7 @@ public final class Inference {
                 x.addi(linear(up, b + "mlp.wproj", b + "mlp.bproj"));
             }
             length = end;
-            INDArray last = all ? x : x.get(NDArrayIndex.interval(n - 1, n), NDArrayIndex.all());
-            return config.tiedEmbeddings()
-                    ? Nd4j.gemm(layerNorm(last, "lnf"), w.get("wte"), false, true)
-                    : Nd4j.gemm(layerNorm(last, "lnf"), w.get("head"), false, false);
+            return x;
         }
     }
 

@@ -1,0 +1,141 @@
+package io.flywheel.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/** The reward head and DPO: exact gradients, agreement with the eager path, and learning a preference. */
+class PreferenceTest {
+
+    private static final GptConfig SMALL = new GptConfig(12, 10, 2, 2, 16, 2, 0.0, true);
+
+    @Test
+    void preferenceLossesAndGradientsMatchFiniteDifferences() {
+        Gpt gpt = Gpt.initialize(SMALL, 5);
+        gpt.parameters().get("reward.w").muli(20);    // a non-trivial reward head
+        Random random = new Random(4);
+        List<Gpt.Sequence> chosen = List.of(sequence(random, 3, 4), sequence(random, 5, 2));
+        List<Gpt.Sequence> rejected = List.of(sequence(random, 3, 3), sequence(random, 5, 4));
+        List<Gpt.Sequence> supervised = List.of(sequence(random, 2, 5));
+        float[] reference = {0.3f, -0.2f};
+        Gpt.PreferenceGradients g = gpt.preferenceGradients(chosen, rejected, reference, supervised, 1.0, 0.5, 0.7);
+        assertTrue(g.rewardLoss() > 0 && g.dpoLoss() > 0 && g.languageLoss() > 0, g.toString());
+        assertEquals(g.languageLoss() + g.rewardLoss() + g.dpoLoss(), g.loss(), 1e-5);
+        for (String name : new String[] {"reward.w", "wte", "h1.attn.wv", "h0.mlp.wfc", "lnf.gain"}) {
+            INDArray p = gpt.parameters().get(name);
+            INDArray grad = g.byParameter().get(name);
+            for (long i : new long[] {0, p.length() / 2, p.length() - 1}) {
+                INDArray flat = p.reshape(-1);
+                double original = flat.getDouble(i);
+                double eps = 1e-2;
+                flat.putScalar(i, original + eps);
+                double plus = gpt.preferenceGradients(chosen, rejected, reference, supervised, 1.0, 0.5, 0.7).loss();
+                flat.putScalar(i, original - eps);
+                double minus = gpt.preferenceGradients(chosen, rejected, reference, supervised, 1.0, 0.5, 0.7).loss();
+                flat.putScalar(i, original);
+                double numeric = (plus - minus) / (2 * eps);
+                assertEquals(numeric, grad.reshape(-1).getDouble(i), 2e-3 + 0.05 * Math.abs(numeric), name + "[" + i + "]");
+            }
+        }
+        // A language-model step leaves the reward head alone.
+        int[][] window = {chosen.get(0).tokens().clone()};
+        int[][] inputs = {java.util.Arrays.copyOf(window[0], SMALL.contextLength())};
+        assertFalse(gpt.gradients(inputs, inputs, null).byParameter().containsKey("reward.w"));
+    }
+
+    @Test
+    void theGraphsMarginsEqualTheEagerRewardAndLogProbabilities() {
+        Gpt gpt = Gpt.initialize(SMALL, 8);
+        gpt.parameters().get("reward.w").muli(20);
+        Random random = new Random(1);
+        List<Gpt.Sequence> chosen = List.of(sequence(random, 4, 3), sequence(random, 1, 8));
+        List<Gpt.Sequence> rejected = List.of(sequence(random, 2, 6), sequence(random, 6, 4));
+        Gpt.PreferenceGradients g = gpt.preferenceGradients(chosen, rejected, new float[2], List.of(), 1.0, 1.0, 1.0);
+        Inference eager = new Inference(gpt);
+        for (int p = 0; p < 2; p++) {
+            double reward = eager.reward(chosen.get(p).tokens()) - eager.reward(rejected.get(p).tokens());
+            double logRatio = eager.answerLogProbability(chosen.get(p)) - eager.answerLogProbability(rejected.get(p));
+            assertEquals(reward, g.rewardMargins()[p], 1e-4);
+            assertEquals(logRatio, g.policyMargins()[p], 1e-4);
+        }
+    }
+
+    @Test
+    void theRewardHeadAndDpoLearnAHiddenPreference() {
+        // Preferred answers end with token 3, the others with token 4; the rest is noise.
+        Gpt gpt = Gpt.initialize(SMALL, 2);
+        Inference reference = new Inference(SMALL, frozen(gpt));
+        AdamW adam = new AdamW(new OptimizerConfig(3e-3, 3e-3, 5, OptimizerConfig.Schedule.CONSTANT, 1, 0.0, 0.9, 0.99, 1e-8, 1.0));
+        Random random = new Random(11);
+        double beta = 0.5;
+        for (int step = 0; step < 120; step++) {
+            List<Gpt.Sequence> chosen = new ArrayList<>();
+            List<Gpt.Sequence> rejected = new ArrayList<>();
+            float[] margins = new float[8];
+            for (int p = 0; p < 8; p++) {
+                int[][] pair = pair(random);
+                chosen.add(Gpt.Sequence.fit(pair[0], pair[1], SMALL.contextLength()));
+                rejected.add(Gpt.Sequence.fit(pair[0], pair[2], SMALL.contextLength()));
+                margins[p] = (float) (reference.answerLogProbability(chosen.get(p)) - reference.answerLogProbability(rejected.get(p)));
+            }
+            adam.apply(gpt.parameters(), gpt.preferenceGradients(chosen, rejected, margins, List.of(), 1.0, 1.0, beta).byParameter());
+        }
+        Inference policy = new Inference(gpt);
+        int rewardRight = 0;
+        int dpoRight = 0;
+        int n = 100;
+        Random heldOut = new Random(99);
+        for (int i = 0; i < n; i++) {
+            int[][] pair = pair(heldOut);
+            Gpt.Sequence c = Gpt.Sequence.fit(pair[0], pair[1], SMALL.contextLength());
+            Gpt.Sequence r = Gpt.Sequence.fit(pair[0], pair[2], SMALL.contextLength());
+            rewardRight += policy.reward(c.tokens()) > policy.reward(r.tokens()) ? 1 : 0;
+            double implicit = (policy.answerLogProbability(c) - reference.answerLogProbability(c))
+                    - (policy.answerLogProbability(r) - reference.answerLogProbability(r));
+            dpoRight += implicit > 0 ? 1 : 0;
+        }
+        assertTrue(rewardRight >= 0.9 * n, "reward pair accuracy " + rewardRight + "/" + n);
+        assertTrue(dpoRight >= 0.9 * n, "DPO implicit-reward accuracy " + dpoRight + "/" + n);
+    }
+
+    /** {prompt, chosen answer, rejected answer}: answers share a random body, and differ in their last token. */
+    private static int[][] pair(Random random) {
+        int[] prompt = new int[2 + random.nextInt(3)];
+        for (int i = 0; i < prompt.length; i++) {
+            prompt[i] = 5 + random.nextInt(7);
+        }
+        int[] body = new int[1 + random.nextInt(3)];
+        for (int i = 0; i < body.length; i++) {
+            body[i] = 5 + random.nextInt(7);
+        }
+        int[] good = java.util.Arrays.copyOf(body, body.length + 1);
+        int[] bad = java.util.Arrays.copyOf(body, body.length + 1);
+        good[body.length] = 3;
+        bad[body.length] = 4;
+        return new int[][] {prompt, good, bad};
+    }
+
+    private static java.util.Map<String, INDArray> frozen(Gpt gpt) {
+        java.util.Map<String, INDArray> copy = new java.util.LinkedHashMap<>();
+        gpt.parameters().forEach((k, v) -> copy.put(k, v.dup()));
+        return copy;
+    }
+
+    private static Gpt.Sequence sequence(Random random, int prompt, int answer) {
+        int[] p = new int[prompt];
+        int[] a = new int[answer];
+        for (int i = 0; i < prompt; i++) {
+            p[i] = random.nextInt(SMALL.vocabSize());
+        }
+        for (int i = 0; i < answer; i++) {
+            a[i] = random.nextInt(SMALL.vocabSize());
+        }
+        return Gpt.Sequence.fit(p, a, SMALL.contextLength());
+    }
+}
