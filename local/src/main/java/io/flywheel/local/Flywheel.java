@@ -6,6 +6,7 @@ import io.flywheel.ingest.IngestCommand;
 import io.flywheel.tokenizerstream.StreamCommand;
 import io.flywheel.trainer.TrainCommand;
 import io.flywheel.local.cli.BrokerCommand;
+import io.flywheel.local.cli.SimulateChatCommand;
 import io.flywheel.local.cli.TokenizeCommand;
 import io.flywheel.local.cli.TokenizerCommand;
 import io.flywheel.local.cli.UpCommand;
@@ -21,7 +22,8 @@ import picocli.CommandLine.Spec;
 @Command(name = "flywheel", mixinStandardHelpOptions = true, versionProvider = Flywheel.Version.class,
         description = "A language model that keeps learning from live streams.",
         subcommands = {UpCommand.class, BrokerCommand.class, IngestCommand.class, StreamCommand.class,
-                FeedbackCommand.class, TokenizerCommand.class, TokenizeCommand.class, TrainCommand.class},
+                FeedbackCommand.class, TokenizerCommand.class, TokenizeCommand.class, TrainCommand.class,
+                SimulateChatCommand.class},
         footer = {"", "Every option also reads FLYWHEEL_<OPTION> from the environment, e.g. FLYWHEEL_DATA_DIR."})
 public final class Flywheel implements Runnable {
 

@@ -60,6 +60,15 @@ public final class AdamW {
      * a gradient is left as it is: no decay, no momentum step.
      */
     public Update apply(Map<String, INDArray> parameters, Map<String, INDArray> gradients) {
+        return apply(parameters, gradients, name -> 1.0);
+    }
+
+    /**
+     * As {@link #apply(Map, Map)}, with each parameter's learning rate scaled by
+     * {@code learningRateScale} (preference tuning moves the body gently and a new head at full speed).
+     */
+    public Update apply(Map<String, INDArray> parameters, Map<String, INDArray> gradients,
+                        java.util.function.ToDoubleFunction<String> learningRateScale) {
         double norm = globalNorm(gradients);
         if (!Double.isFinite(norm)) {
             throw new IllegalStateException("gradient norm is " + norm + "; the step is skipped");
@@ -86,11 +95,12 @@ public final class AdamW {
             INDArray v = secondMoments.computeIfAbsent(name, n -> Nd4j.zerosLike(p));
             m.muli(b1).addi(g.mul(1 - b1));
             v.muli(b2).addi(g.mul(g).muli(1 - b2));
+            double rate = lr * learningRateScale.applyAsDouble(name);
             if (p.rank() >= 2 && config.weightDecay() > 0) {
-                p.muli(1 - lr * config.weightDecay());
+                p.muli(1 - rate * config.weightDecay());
             }
             INDArray denominator = Transforms.sqrt(v.div(secondCorrection), false).addi(config.epsilon());
-            p.subi(m.div(denominator).muli(lr / firstCorrection));
+            p.subi(m.div(denominator).muli(rate / firstCorrection));
         }
         return new Update(lr, norm, clipped);
     }

@@ -198,7 +198,11 @@ public final class Gpt {
                 : sd.mmul(hidden, sd.getVariable("head"));
 
         // Mean next-token cross-entropy over the counted positions.
-        SDVariable logProbs = sd.nn.logSoftmax(logits);   // over the last axis; an explicit axis breaks createGradFunction in M2.1
+        // Over the last axis (an explicit axis breaks createGradFunction in M2.1). M2.1 computes it as
+        // log(softmax), which is -inf for a logit ~100 below the largest, and -inf times the one-hot's
+        // zeros is NaN: clip at -80 nats (a target that unlikely gets no gradient, nothing else changes).
+        // DPO drives rejected answers there within a few hundred steps.
+        SDVariable logProbs = sd.math.clipByValue(sd.nn.logSoftmax(logits), -80, 0);
         SDVariable picked = sd.sum(logProbs.mul(sd.oneHot(targets, config.vocabSize())), 1);
         SDVariable languageLoss = sd.sum(picked.mul(mask)).mul(scale).neg("languageLoss");
 
@@ -208,12 +212,12 @@ public final class Gpt {
                 .add("rewards", sd.getVariable(REWARD_PREFIX + "b"));
         // pairing · rewards, written as a broadcast product and a sum: M2.1's matmul_bp fails on a [1, 1] result.
         SDVariable rewardMargins = sd.sum("rewardMargins", pairing.mul(sd.reshape(rewards, 1, -1)), 1);
-        SDVariable rewardLoss = sd.sum(sd.nn.softplus(rewardMargins.neg())).mul("rewardLoss", rewardWeight);
+        SDVariable rewardLoss = sd.sum(softplus(rewardMargins.neg())).mul("rewardLoss", rewardWeight);
 
         // DPO: the policy's log-probability of each row's answer, compared with the reference's.
         SDVariable answerLogProbs = sd.sum("answerLogProbs", sd.reshape(picked.mul(answer), -1, T), 1);
         SDVariable policyMargins = sd.sum("policyMargins", pairing.mul(sd.reshape(answerLogProbs, 1, -1)), 1);
-        SDVariable dpoLoss = sd.sum(sd.nn.softplus(policyMargins.sub(referenceMargin).mul(beta).neg())).mul("dpoLoss", dpoWeight);
+        SDVariable dpoLoss = sd.sum(softplus(policyMargins.sub(referenceMargin).mul(beta).neg())).mul("dpoLoss", dpoWeight);
 
         languageLoss.add(rewardLoss).add("loss", dpoLoss);
         sd.setLossVariables("loss");
@@ -239,6 +243,14 @@ public final class Gpt {
         SDVariable rows = graph.reshape(x, -1, config.width());
         SDVariable normalized = graph.nn.layerNorm(rows, graph.getVariable(name + ".gain"), graph.getVariable(name + ".bias"), false, 1);
         return graph.reshape(normalized, -1, config.contextLength(), config.width());
+    }
+
+    /**
+     * {@code log(1 + e^x)} as {@code max(x, 0) + log(1 + e^-|x|)}: M2.1's softplus overflows to a NaN
+     * gradient once a margin passes ~90, which a reward head fitting a few pairs reaches.
+     */
+    private SDVariable softplus(SDVariable x) {
+        return graph.nn.relu(x, 0).add(graph.math.log1p(graph.math.exp(graph.math.abs(x).neg())));
     }
 
     private SDVariable linear(SDVariable x, String weight, String bias) {

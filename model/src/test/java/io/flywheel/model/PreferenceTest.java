@@ -50,6 +50,21 @@ class PreferenceTest {
     }
 
     @Test
+    void aTokenFarBelowTheOthersGivesFiniteLossesAndGradients() {
+        Gpt gpt = Gpt.initialize(SMALL, 6);
+        gpt.parameters().get("wte").getRow(3).assign(40f);    // token 3's logits tower over the rest: others < -100 nats
+        Random random = new Random(2);
+        Gpt.Sequence c = Gpt.Sequence.fit(new int[] {3, 3}, new int[] {5, 6}, SMALL.contextLength());
+        Gpt.Sequence r = Gpt.Sequence.fit(new int[] {3, 3}, new int[] {7}, SMALL.contextLength());
+        Gpt.PreferenceGradients g = gpt.preferenceGradients(List.of(c), List.of(r), new float[] {0f},
+                List.of(sequence(random, 2, 3)), 1.0, 1.0, 0.1);
+        assertTrue(Double.isFinite(g.loss()), "loss " + g.loss());
+        for (var e : g.byParameter().entrySet()) {
+            assertTrue(Double.isFinite(e.getValue().norm2Number().doubleValue()), e.getKey());
+        }
+    }
+
+    @Test
     void theGraphsMarginsEqualTheEagerRewardAndLogProbabilities() {
         Gpt gpt = Gpt.initialize(SMALL, 8);
         gpt.parameters().get("reward.w").muli(20);

@@ -148,8 +148,8 @@ final class OnlineTrainer {
         return evaluation.tokens();
     }
 
-    StreamState streamState() {
+    StreamState streamState(PreferenceLearner.PreferenceSnapshot preferences) {
         return new StreamState(packer.snapshot(), evaluation.documents(), evaluation.revision(),
-                rehearsal.windows(), rehearsal.seen(), tokensTrained);
+                rehearsal.windows(), rehearsal.seen(), tokensTrained, preferences);
     }
 }

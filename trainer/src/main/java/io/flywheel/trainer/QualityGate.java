@@ -3,15 +3,20 @@ package io.flywheel.trainer;
 /**
  * Decides whether a new checkpoint may replace the one serving uses: its validation loss must not
  * be worse than the promoted checkpoint's, measured on the same evaluation set, by more than
- * {@code tolerance} nats per token.
+ * {@code tolerance} nats per token; and where held-out preference pairs exist, its reward head's
+ * pair accuracy must not be worse than the promoted checkpoint's on the same pairs by more than
+ * {@code accuracyTolerance}. Below {@code minHeldOutPairs} held-out pairs the accuracy is too noisy to
+ * judge by (one pair of 20 is 5 points) and only the language loss decides.
  */
-record QualityGate(double tolerance) {
+record QualityGate(double tolerance, double accuracyTolerance, int minHeldOutPairs) {
 
     enum Reason {
         /** Nothing is promoted yet: serving needs a first model. */
         FIRST("first"),
         NOT_WORSE("not_worse"),
         WORSE("worse"),
+        /** Language loss is fine, but the reward head ranks held-out pairs worse. */
+        WORSE_PREFERENCES("worse_preferences"),
         /** No validation documents have arrived, so nothing can be compared. */
         NO_VALIDATION_DATA("no_validation_data"),
         /** The promoted checkpoint could not be read, so nothing can be compared. */
@@ -36,8 +41,8 @@ record QualityGate(double tolerance) {
     }
 
     QualityGate {
-        if (!(tolerance >= 0)) {
-            throw new IllegalArgumentException("gate tolerance must be >= 0");
+        if (!(tolerance >= 0) || !(accuracyTolerance >= 0)) {
+            throw new IllegalArgumentException("gate tolerances must be >= 0");
         }
     }
 
@@ -47,6 +52,16 @@ record QualityGate(double tolerance) {
      * @param referenceLoss    the promoted checkpoint's loss on the same set, {@code null} if unknown
      */
     Decision decide(boolean anythingPromoted, Double candidateLoss, Double referenceLoss) {
+        return decide(anythingPromoted, candidateLoss, referenceLoss, null, null, 0);
+    }
+
+    /**
+     * @param candidateAccuracy the candidate's held-out pair accuracy, {@code null} without held-out pairs
+     * @param referenceAccuracy the promoted checkpoint's on the same pairs, {@code null} if unknown
+     * @param heldOutPairs      how many pairs the accuracies were measured on
+     */
+    Decision decide(boolean anythingPromoted, Double candidateLoss, Double referenceLoss,
+                    Double candidateAccuracy, Double referenceAccuracy, int heldOutPairs) {
         if (!anythingPromoted) {
             return new Decision(true, Reason.FIRST, candidateLoss, null);
         }
@@ -56,7 +71,13 @@ record QualityGate(double tolerance) {
         if (referenceLoss == null) {
             return new Decision(false, Reason.NO_REFERENCE, candidateLoss, null);
         }
-        boolean notWorse = candidateLoss <= referenceLoss + tolerance;
-        return new Decision(notWorse, notWorse ? Reason.NOT_WORSE : Reason.WORSE, candidateLoss, referenceLoss);
+        if (!(candidateLoss <= referenceLoss + tolerance)) {     // NaN (a diverged model) is worse too
+            return new Decision(false, Reason.WORSE, candidateLoss, referenceLoss);
+        }
+        if (candidateAccuracy != null && referenceAccuracy != null && heldOutPairs >= minHeldOutPairs
+                && candidateAccuracy < referenceAccuracy - accuracyTolerance) {
+            return new Decision(false, Reason.WORSE_PREFERENCES, candidateLoss, referenceLoss);
+        }
+        return new Decision(true, Reason.NOT_WORSE, candidateLoss, referenceLoss);
     }
 }

@@ -21,14 +21,18 @@ import java.util.List;
  * <p>Layout (big-endian): magic {@code FWST}, version 1, then the packer (token count, tokens,
  * segment count, segments as partition:int offset:long from:int to:int), the evaluation set
  * (revision:long, document count, each as length + tokens), the rehearsal sample (seen:long, window
- * count, each as length + tokens), and tokens trained (long).
+ * count, each as length + tokens), and tokens trained (long). Version 2 adds preference learning:
+ * pending examples, the replay sample (seen:long, list), the held-out pairs (revision:long, list)
+ * and examples trained (long), each example packed as {@link PreferenceLearner.Example#pack()}.
+ * Version 1 files are read with no preference state.
  */
 record StreamState(Packer.Snapshot pending, List<int[]> evaluation, long evaluationRevision,
-                   List<int[]> rehearsal, long rehearsalSeen, long tokensTrained) {
+                   List<int[]> rehearsal, long rehearsalSeen, long tokensTrained,
+                   PreferenceLearner.PreferenceSnapshot preferences) {
 
     static final String FILE = "stream.bin";
     private static final int MAGIC = 0x46575354;   // "FWST"
-    private static final int VERSION = 1;
+    private static final int VERSION = 2;
 
     void write(OutputStream target) throws IOException {
         DataOutputStream out = new DataOutputStream(new BufferedOutputStream(target, 1 << 16));
@@ -47,6 +51,12 @@ record StreamState(Packer.Snapshot pending, List<int[]> evaluation, long evaluat
         out.writeLong(rehearsalSeen);
         writeList(out, rehearsal);
         out.writeLong(tokensTrained);
+        writeList(out, preferences.pending());
+        out.writeLong(preferences.replaySeen());
+        writeList(out, preferences.replay());
+        out.writeLong(preferences.heldOutRevision());
+        writeList(out, preferences.heldOut());
+        out.writeLong(preferences.examplesTrained());
         out.flush();
     }
 
@@ -57,7 +67,7 @@ record StreamState(Packer.Snapshot pending, List<int[]> evaluation, long evaluat
                 throw new IOException(file + " is not a trainer stream state");
             }
             int version = in.readInt();
-            if (version != VERSION) {
+            if (version != 1 && version != VERSION) {
                 throw new IOException(file + ": unsupported stream state version " + version);
             }
             int[] tokens = readIds(in);
@@ -71,10 +81,19 @@ record StreamState(Packer.Snapshot pending, List<int[]> evaluation, long evaluat
             long seen = in.readLong();
             List<int[]> rehearsal = readList(in);
             long trained = in.readLong();
+            PreferenceLearner.PreferenceSnapshot preferences = PreferenceLearner.PreferenceSnapshot.EMPTY;
+            if (version >= 2) {
+                List<int[]> pending = readList(in);
+                long replaySeen = in.readLong();
+                List<int[]> replay = readList(in);
+                long heldOutRevision = in.readLong();
+                List<int[]> heldOut = readList(in);
+                preferences = new PreferenceLearner.PreferenceSnapshot(pending, replay, replaySeen, heldOut, heldOutRevision, in.readLong());
+            }
             if (in.read() != -1) {
                 throw new IOException(file + ": unexpected bytes after the stream state");
             }
-            return new StreamState(new Packer.Snapshot(tokens, segments), evaluation, revision, rehearsal, seen, trained);
+            return new StreamState(new Packer.Snapshot(tokens, segments), evaluation, revision, rehearsal, seen, trained, preferences);
         }
     }
 

@@ -5,6 +5,7 @@ import io.flywheel.core.checkpoint.CheckpointStore;
 import io.flywheel.core.cli.UsageError;
 import io.flywheel.core.metrics.MetricsServer;
 import io.flywheel.core.records.CheckpointEvent;
+import io.flywheel.core.records.PreferenceRecord;
 import io.flywheel.core.records.Split;
 import io.flywheel.core.records.TokenRecord;
 import io.flywheel.core.serde.RecordFormatException;
@@ -25,6 +26,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,6 +34,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
+import java.util.SplittableRandom;
 import java.util.TreeMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -51,8 +54,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The online trainer as a service: reads {@code tokens}, trains, and every N steps or T seconds
- * evaluates, writes a checkpoint and asks the quality gate whether to promote it on
+ * The online trainer as a service: reads {@code tokens} and {@code preferences}, trains the
+ * language model and, interleaved, the reward head and the policy from preferences; every N steps
+ * or T seconds it evaluates, writes a checkpoint and asks the quality gate whether to promote it on
  * {@code checkpoints}.
  *
  * <p>Exactly once: the trainer is the only reader of its position. It assigns every partition of
@@ -71,13 +75,16 @@ public final class Trainer implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final CheckpointStore store;
     private final OnlineTrainer core;
+    private final PreferenceLearner preferences;
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final KafkaProducer<byte[], byte[]> producer;
     private final MetricsServer metricsServer;
     private final TrainerMetrics metrics;
     private final QualityGate gate;
     private final String tokensTopic;
-    private final List<TopicPartition> partitions;
+    private final String preferencesTopic;
+    private final List<TopicPartition> partitions;          // tokens, then preferences
+    private final List<TopicPartition> tokenPartitions;
     private final double flopsPerToken;
     private final double peakFlops;
     private final BufferedWriter trace;
@@ -91,6 +98,9 @@ public final class Trainer implements AutoCloseable {
     private Map<String, INDArray> referenceWeights = Map.of();   // its arrays, ours to free
     private long referenceRevision = -1;      // evaluation-set revision referenceLoss was measured on
     private Double referenceLoss;
+    private long referencePairsRevision = -1; // held-out pairs revision referenceAccuracy was measured on
+    private Double referenceAccuracy;
+    private long languageStepsSincePreference;
     private long bestVersion;
     private double bestLoss = Double.POSITIVE_INFINITY;
     private long stepsSinceCheckpoint;
@@ -99,14 +109,16 @@ public final class Trainer implements AutoCloseable {
     private double lastTrainLoss = Double.NaN;
 
     private Trainer(TrainerConfig config, Tokenizer tokenizer, CheckpointStore store, OnlineTrainer core,
-                    Map<Integer, Long> resumeOffsets, long lastVersion) throws IOException {
+                    PreferenceLearner preferences, Map<String, Map<Integer, Long>> resumeOffsets, long lastVersion) throws IOException {
         this.config = config;
         this.tokenizer = tokenizer;
         this.store = store;
         this.core = core;
+        this.preferences = preferences;
         this.lastVersion = lastVersion;
-        this.gate = new QualityGate(config.gateTolerance());
+        this.gate = new QualityGate(config.gateTolerance(), config.gateAccuracyTolerance(), config.gateMinHeldOutPairs());
         this.tokensTopic = config.topics().name(Topic.TOKENS);
+        this.preferencesTopic = config.topics().name(Topic.PREFERENCES);
         GptConfig model = core.model().config();
         this.flopsPerToken = model.trainingFlopsPerToken();
         this.peakFlops = config.peakFlops() > 0 ? config.peakFlops() : MatmulPeak.measure(2048, 3);
@@ -119,14 +131,20 @@ public final class Trainer implements AutoCloseable {
         metrics.checkpoint(lastVersion, 0);
 
         this.consumer = new KafkaConsumer<>(consumerProperties());
-        this.partitions = consumer.partitionsFor(tokensTopic, KAFKA_TIMEOUT).stream()
-                .map(p -> new TopicPartition(tokensTopic, p.partition())).toList();
-        if (partitions.isEmpty()) {
+        this.tokenPartitions = partitionsOf(tokensTopic);
+        if (tokenPartitions.isEmpty()) {
             throw new UsageError("topic " + tokensTopic + " does not exist (run ./flywheel up or create the topics)");
         }
+        List<TopicPartition> preferencePartitions = partitionsOf(preferencesTopic);
+        if (preferencePartitions.isEmpty()) {
+            log.warn("topic {} does not exist: the trainer learns from tokens only", preferencesTopic);
+        }
+        List<TopicPartition> all = new ArrayList<>(tokenPartitions);
+        all.addAll(preferencePartitions);
+        this.partitions = List.copyOf(all);
         consumer.assign(partitions);
         for (TopicPartition tp : partitions) {
-            Long next = resumeOffsets.get(tp.partition());
+            Long next = resumeOffsets.getOrDefault(tp.topic(), Map.of()).get(tp.partition());
             if (next == null) {
                 consumer.seekToBeginning(List.of(tp));
             } else {
@@ -138,6 +156,10 @@ public final class Trainer implements AutoCloseable {
         findBest();
     }
 
+    private List<TopicPartition> partitionsOf(String topic) {
+        return consumer.partitionsFor(topic, KAFKA_TIMEOUT).stream().map(p -> new TopicPartition(topic, p.partition())).toList();
+    }
+
     /** Loads the latest checkpoint (or {@code --init}, or a new model) and connects to Kafka. */
     public static Trainer start(TrainerConfig config, Tokenizer tokenizer) throws IOException {
         CheckpointStore store = CheckpointStore.open(config.checkpointDir());
@@ -147,7 +169,7 @@ public final class Trainer implements AutoCloseable {
         Gpt model;
         AdamW optimizer;
         StreamState state = null;
-        Map<Integer, Long> offsets = Map.of();
+        Map<String, Map<Integer, Long>> offsets = Map.of();
         long lastVersion = 0;
         if (latest.isPresent()) {
             ModelCheckpoint.Loaded loaded = latest.get();
@@ -156,7 +178,7 @@ public final class Trainer implements AutoCloseable {
             optimizer = loaded.optimizer() != null ? loaded.optimizer() : new AdamW(config.optimizer());
             Path streamFile = loaded.stored().file(StreamState.FILE);
             state = Files.exists(streamFile) ? StreamState.read(streamFile) : null;
-            offsets = loaded.state().offsets().getOrDefault(config.topics().name(Topic.TOKENS), Map.of());
+            offsets = loaded.state().offsets();
             lastVersion = loaded.stored().version();
             log.info("resuming from checkpoint {} (step {}, {} parameters) at offsets {}", lastVersion,
                     optimizer.steps(), model.config().parameterCount(), offsets);
@@ -183,7 +205,8 @@ public final class Trainer implements AutoCloseable {
                 : Rehearsal.restore(config.rehearsalWindows(), state.rehearsal(), state.rehearsalSeen());
         OnlineTrainer core = new OnlineTrainer(model, optimizer, packer, evaluation, rehearsal, config.batch(),
                 config.rehearsalRatio(), config.seed(), tokenBytes, state == null ? 0 : state.tokensTrained());
-        return new Trainer(config, tokenizer, store, core, offsets, lastVersion);
+        PreferenceLearner preferences = new PreferenceLearner(config.preferences(), context, state == null ? null : state.preferences());
+        return new Trainer(config, tokenizer, store, core, preferences, offsets, lastVersion);
     }
 
     /** The newest checkpoint that verifies; a damaged newer one is reported and passed over. */
@@ -231,11 +254,15 @@ public final class Trainer implements AutoCloseable {
         try {
             while (!stopping) {
                 boolean ready = core.stepReady();
-                if (!ready || core.pendingTokens() < refill) {
-                    poll(ready ? Duration.ZERO : Duration.ofMillis(100));
-                }
+                // Tokens are read as fast as training takes them, so the token backlog waits in
+                // Kafka, not here; preferences are read whenever they come, not behind that backlog.
+                readTokens(!ready || core.pendingTokens() < refill);
+                poll(ready || preferences.due(languageStepsSincePreference, false) ? Duration.ZERO : Duration.ofMillis(100));
                 if (core.stepReady()) {
                     train();
+                }
+                if (preferences.due(languageStepsSincePreference, core.stepReady())) {
+                    trainPreferences();
                 }
                 if (checkpointDue()) {
                     checkpoint();
@@ -267,9 +294,27 @@ public final class Trainer implements AutoCloseable {
         return core.model().config();
     }
 
+    private boolean tokensPaused;
+
+    private void readTokens(boolean wanted) {
+        if (wanted == !tokensPaused) {
+            return;
+        }
+        if (wanted) {
+            consumer.resume(tokenPartitions);
+        } else {
+            consumer.pause(tokenPartitions);
+        }
+        tokensPaused = !wanted;
+    }
+
     private void poll(Duration timeout) {
         for (ConsumerRecord<byte[], byte[]> r : consumer.poll(timeout)) {
             positionMoved = true;
+            if (r.topic().equals(preferencesTopic)) {
+                addPreference(r);
+                continue;
+            }
             TokenRecord t;
             try {
                 t = TokenRecord.CODEC.decode(r.value());
@@ -294,11 +339,36 @@ public final class Trainer implements AutoCloseable {
             }
         }
         long lag = 0;
-        for (TopicPartition tp : partitions) {
+        for (TopicPartition tp : tokenPartitions) {
             lag += consumer.currentLag(tp).orElse(0);
         }
         metrics.lag(lag);
         metrics.pending(core.pendingTokens());
+    }
+
+    private void addPreference(ConsumerRecord<byte[], byte[]> r) {
+        PreferenceRecord p;
+        try {
+            p = PreferenceRecord.CODEC.decode(r.value());
+        } catch (RecordFormatException | NullPointerException e) {
+            refuse("malformed", r, e.getMessage());
+            return;
+        }
+        if (!p.tokenizerId().equals(tokenizer.id())) {
+            refuse("tokenizer_mismatch", r, "tokenizer " + p.tokenizerId() + ", the model's is " + tokenizer.id());
+            return;
+        }
+        if (!inVocabulary(p.promptIds()) || !inVocabulary(p.chosenIds()) || !inVocabulary(p.rejectedIds())) {
+            refuse("token_out_of_range", r, "a token id is outside the vocabulary of " + tokenizer.vocabSize());
+            return;
+        }
+        if (p.promptIds().length == 0) {
+            refuse("malformed", r, "a preference example needs a prompt");
+            return;
+        }
+        boolean heldOut = preferences.add(new PreferenceLearner.Example(p.promptIds(), p.chosenIds(), p.rejectedIds()));
+        metrics.preferenceRecord(heldOut);
+        metrics.pendingPreferences(preferences.pendingPairs() + preferences.pendingSupervised());
     }
 
     private boolean inVocabulary(int[] ids) {
@@ -317,9 +387,16 @@ public final class Trainer implements AutoCloseable {
     }
 
     private void train() {
-        OnlineTrainer.Step s = core.step();
+        OnlineTrainer.Step s;
+        try {
+            s = core.step();
+        } catch (IllegalStateException e) {      // a non-finite gradient: the weights are untouched
+            skipped("language", e);
+            return;
+        }
         lastTrainLoss = s.loss();
         stepsSinceCheckpoint++;
+        languageStepsSincePreference++;
         metrics.step(s, core.model().config().contextLength(), flopsPerToken, peakFlops);
         metrics.pending(core.pendingTokens());
         if (trace != null) {
@@ -330,6 +407,37 @@ public final class Trainer implements AutoCloseable {
                     String.format("%.2e", s.learningRate()), String.format("%.3f", s.gradientNorm()),
                     Math.round(s.seconds() * 1000));
         }
+    }
+
+    /**
+     * A step whose gradient was not finite is dropped, logged and counted; the weights and the
+     * optimizer are untouched, the loop goes on. Its fresh examples count as trained (they are not
+     * retried: the same batch would fail again).
+     */
+    private void skipped(String kind, IllegalStateException e) {
+        metrics.skipped(kind);
+        log.error("{} step skipped: {}", kind, e.getMessage());
+    }
+
+    /** One step on preferences, against the promoted model as DPO's reference. */
+    private void trainPreferences() {
+        long step = core.steps();
+        SplittableRandom random = new SplittableRandom(config.seed() * 0x9E3779B97F4A7C15L + step + 0x5DEECE66DL);
+        PreferenceLearner.Step s;
+        try {
+            s = preferences.step(core.model(), core.optimizer(), reference, random);
+        } catch (IllegalStateException e) {
+            languageStepsSincePreference = 0;
+            skipped("preference", e);
+            return;
+        }
+        stepsSinceCheckpoint++;
+        languageStepsSincePreference = 0;
+        metrics.preferenceStep(s);
+        metrics.pendingPreferences(preferences.pendingPairs() + preferences.pendingSupervised());
+        log.info("preference step {}: {} pairs ({} new), {} supervised; loss {} (reward {}, dpo {}), batch reward accuracy {}",
+                step + 1, s.pairs(), s.freshPairs(), s.supervised(), String.format("%.4f", s.loss()),
+                String.format("%.4f", s.rewardLoss()), String.format("%.4f", s.dpoLoss()), String.format("%.2f", s.rewardAccuracy()));
     }
 
     /**
@@ -361,10 +469,12 @@ public final class Trainer implements AutoCloseable {
 
     private void checkpoint() {
         long started = System.nanoTime();
-        OnlineTrainer.Evaluation eval = core.evaluate(new Inference(core.model()));
-        Map<Integer, Long> positions = new TreeMap<>();
+        Inference candidate = new Inference(core.model());
+        OnlineTrainer.Evaluation eval = core.evaluate(candidate);
+        PreferenceLearner.Evaluation pairs = preferences.evaluate(candidate, reference);
+        Map<String, Map<Integer, Long>> positions = new TreeMap<>();
         for (TopicPartition tp : partitions) {
-            positions.put(tp.partition(), consumer.position(tp, KAFKA_TIMEOUT));
+            positions.computeIfAbsent(tp.topic(), t -> new TreeMap<>()).put(tp.partition(), consumer.position(tp, KAFKA_TIMEOUT));
         }
         Map<String, Double> values = new LinkedHashMap<>();
         if (eval != null) {
@@ -378,12 +488,22 @@ public final class Trainer implements AutoCloseable {
             values.put("train_loss", lastTrainLoss);
         }
         values.put("tokens_trained", (double) core.tokensTrained());
+        values.put("preference_examples_trained", (double) preferences.examplesTrained());
+        if (pairs != null) {
+            values.put("reward_accuracy", pairs.rewardAccuracy());
+            values.put("reward_margin", pairs.rewardMargin());
+            values.put("heldout_pairs", (double) pairs.pairs());
+            if (!Double.isNaN(pairs.dpoAccuracy())) {
+                values.put("dpo_accuracy", pairs.dpoAccuracy());
+            }
+            metrics.preferenceEvaluation(pairs);
+        }
         // Above everything this model has promoted, so that serving only ever sees versions go up,
         // even from a new store (--init, a moved checkpoint directory).
         long version = Math.max(lastVersion, promotedVersion) + 1;
         ModelCheckpoint.State state = new ModelCheckpoint.State(tokenizer.id(), core.steps(),
-                lastVersion == 0 ? null : lastVersion, Map.of(tokensTopic, positions), values);
-        StreamState stream = core.streamState();
+                lastVersion == 0 ? null : lastVersion, Map.copyOf(positions), values);
+        StreamState stream = core.streamState(preferences.snapshot());
         CheckpointStore.Stored stored;
         try {
             stored = ModelCheckpoint.save(store, version, core.model(), core.optimizer(), state,
@@ -400,11 +520,14 @@ public final class Trainer implements AutoCloseable {
             bestVersion = version;
         }
 
-        QualityGate.Decision decision = gate.decide(promotedVersion > 0, eval == null ? null : eval.loss(), referenceLoss(eval));
+        QualityGate.Decision decision = gate.decide(promotedVersion > 0, eval == null ? null : eval.loss(), referenceLoss(eval),
+                pairs == null ? null : pairs.rewardAccuracy(), referenceAccuracy(pairs), pairs == null ? 0 : pairs.pairs());
         metrics.gate(decision);
-        log.info("checkpoint {} (step {}, {} tokens trained): {}", version, core.steps(), core.tokensTrained(), decision.describe());
+        log.info("checkpoint {} (step {}, {} tokens trained{}): {}", version, core.steps(), core.tokensTrained(),
+                pairs == null ? "" : String.format(", reward accuracy %.3f on %d held-out pairs", pairs.rewardAccuracy(), pairs.pairs()),
+                decision.describe());
         if (decision.promote()) {
-            promote(stored, state, eval);
+            promote(stored, state, eval, pairs);
         }
         try {
             Set<Long> keep = new HashSet<>();
@@ -433,7 +556,20 @@ public final class Trainer implements AutoCloseable {
         return referenceLoss;
     }
 
-    private void promote(CheckpointStore.Stored stored, ModelCheckpoint.State state, OnlineTrainer.Evaluation eval) {
+    /** The promoted model's reward-head accuracy on the held-out pairs as they are now. */
+    private Double referenceAccuracy(PreferenceLearner.Evaluation candidate) {
+        if (candidate == null || reference == null) {
+            return null;
+        }
+        if (referencePairsRevision != candidate.revision()) {
+            referenceAccuracy = preferences.evaluate(reference, null).rewardAccuracy();
+            referencePairsRevision = candidate.revision();
+        }
+        return referenceAccuracy;
+    }
+
+    private void promote(CheckpointStore.Stored stored, ModelCheckpoint.State state, OnlineTrainer.Evaluation eval,
+                         PreferenceLearner.Evaluation pairs) {
         CheckpointEvent event = new CheckpointEvent(stored.version(), stored.folder().toUri().toString(), stored.sha256(),
                 state.parent(), tokenizer.id(), state.metrics(), state.offsets());
         try {
@@ -452,6 +588,8 @@ public final class Trainer implements AutoCloseable {
         useReference(core.model().config(), frozen);
         referenceRevision = eval == null ? -1 : eval.revision();
         referenceLoss = eval == null ? null : eval.loss();
+        referencePairsRevision = pairs == null ? -1 : pairs.revision();
+        referenceAccuracy = pairs == null ? null : pairs.rewardAccuracy();
         metrics.promoted(promotedVersion);
     }
 

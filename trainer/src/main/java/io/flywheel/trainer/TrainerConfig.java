@@ -30,6 +30,9 @@ public record TrainerConfig(
         Duration checkpointEvery,
         int keepCheckpoints,
         double gateTolerance,
+        double gateAccuracyTolerance,
+        int gateMinHeldOutPairs,
+        PreferenceLearner.Settings preferences,
         int maxPollRecords,
         double peakFlops,
         Path trace,
@@ -49,6 +52,7 @@ public record TrainerConfig(
         check(checkpointEvery.toMillis() >= 1, "checkpoint.every-seconds must be positive");
         check(keepCheckpoints >= 1, "checkpoint.keep must be at least 1");
         check(gateTolerance >= 0, "gate.tolerance must be >= 0");
+        check(gateAccuracyTolerance >= 0, "gate.accuracy-tolerance must be >= 0");
         check(maxPollRecords >= 1, "trainer.max-poll-records must be at least 1");
         check(peakFlops >= 0, "trainer.peak-flops must be >= 0 (0 measures it)");
         check(!modelName.isBlank(), "trainer.model-name must not be blank");
@@ -81,6 +85,22 @@ public record TrainerConfig(
         } catch (IllegalArgumentException e) {
             throw new Settings.ConfigException("optim.* / model.*: " + e.getMessage());
         }
+        PreferenceLearner.Settings preferences;
+        try {
+            preferences = new PreferenceLearner.Settings(
+                    s.integer("pref.batch", 8),
+                    s.integer("pref.supervised-batch", 4),
+                    s.integer("pref.every-steps", 4),
+                    s.decimal("pref.reward-weight", 1.0),
+                    s.decimal("pref.dpo-weight", 1.0),
+                    s.decimal("pref.beta", 0.1),
+                    s.decimal("pref.lr-scale", 0.1),
+                    s.decimal("pref.holdout-share", 0.2),
+                    s.integer("pref.holdout-pairs", 256),
+                    s.integer("pref.replay-pairs", 1024));
+        } catch (IllegalArgumentException e) {
+            throw new Settings.ConfigException(e.getMessage());
+        }
         String init = s.string("trainer.init", "");
         String trace = s.string("trainer.trace", "");
         return new TrainerConfig(
@@ -100,6 +120,9 @@ public record TrainerConfig(
                 Duration.ofMillis((long) (1000 * s.decimal("checkpoint.every-seconds", 60))),
                 s.integer("checkpoint.keep", 3),
                 s.decimal("gate.tolerance", 0.02),
+                s.decimal("gate.accuracy-tolerance", 0.05),
+                s.integer("gate.min-heldout-pairs", 50),
+                preferences,
                 s.integer("trainer.max-poll-records", 200),
                 s.decimal("trainer.peak-flops", 0),
                 trace.isBlank() ? null : Path.of(trace),

@@ -31,12 +31,24 @@ final class TrainerMetrics {
     private final Gauge promotedVersion;
     private final Counter gate;
     private final Histogram checkpointSeconds;
+    private final Counter preferenceSteps;
+    private final Counter skippedSteps;
+    private final Counter preferenceExamples;
+    private final Counter preferenceRecords;
+    private final Gauge preferenceLoss;
+    private final Gauge rewardLoss;
+    private final Gauge dpoLoss;
+    private final Gauge rewardAccuracy;
+    private final Gauge dpoAccuracy;
+    private final Gauge rewardMargin;
+    private final Gauge heldOutPairs;
+    private final Gauge pendingPreferences;
     private volatile long lastCheckpointMillis;
 
     TrainerMetrics(PrometheusRegistry registry) {
         tokensTrained = Counter.builder().name("flywheel_trainer_tokens_trained")
                 .help("Fresh tokens trained on (targets of windows from the tokens topic; rehearsal not counted)").register(registry);
-        steps = Counter.builder().name("flywheel_trainer_steps").help("Optimizer steps").register(registry);
+        steps = Counter.builder().name("flywheel_trainer_steps").help("Language-model optimizer steps (preference steps are counted apart)").register(registry);
         records = Counter.builder().name("flywheel_trainer_records")
                 .help("Token records consumed, by split").labelNames("split").register(registry);
         refused = Counter.builder().name("flywheel_trainer_records_refused")
@@ -83,6 +95,38 @@ final class TrainerMetrics {
         checkpointSeconds = Histogram.builder().name("flywheel_trainer_checkpoint_seconds")
                 .help("Time to evaluate, write and gate one checkpoint")
                 .classicOnly().classicExponentialUpperBounds(0.05, 2, 12).register(registry);
+        preferenceSteps = Counter.builder().name("flywheel_trainer_preference_steps")
+                .help("Optimizer steps on preferences (reward model, DPO, supervised answers)").register(registry);
+        preferenceExamples = Counter.builder().name("flywheel_trainer_preference_examples_trained")
+                .help("Fresh preference examples trained, by kind (pair, supervised)").labelNames("kind").register(registry);
+        preferenceRecords = Counter.builder().name("flywheel_trainer_preference_records")
+                .help("Preference records consumed, by use (train, heldout)").labelNames("use").register(registry);
+        preferenceLoss = Gauge.builder().name("flywheel_trainer_preference_loss")
+                .help("Total loss of the last preference step").register(registry);
+        rewardLoss = Gauge.builder().name("flywheel_trainer_reward_loss")
+                .help("Bradley-Terry loss of the last preference step (mean over its pairs)").register(registry);
+        dpoLoss = Gauge.builder().name("flywheel_trainer_dpo_loss")
+                .help("DPO loss of the last preference step (mean over its pairs)").register(registry);
+        rewardAccuracy = Gauge.builder().name("flywheel_trainer_reward_accuracy")
+                .help("Held-out pair accuracy of the reward head at the last checkpoint").register(registry);
+        dpoAccuracy = Gauge.builder().name("flywheel_trainer_dpo_accuracy")
+                .help("Held-out pair accuracy of the policy's implicit DPO reward against the promoted model at the last checkpoint")
+                .register(registry);
+        rewardMargin = Gauge.builder().name("flywheel_trainer_reward_margin")
+                .help("Mean reward(chosen) - reward(rejected) on held-out pairs at the last checkpoint").register(registry);
+        heldOutPairs = Gauge.builder().name("flywheel_trainer_heldout_pairs")
+                .help("Held-out preference pairs the accuracies are measured on").register(registry);
+        pendingPreferences = Gauge.builder().name("flywheel_trainer_pending_preferences")
+                .help("Preference examples read but not yet trained").register(registry);
+        skippedSteps = Counter.builder().name("flywheel_trainer_skipped_steps")
+                .help("Steps dropped because their gradient was not finite, by kind (language, preference)")
+                .labelNames("kind").register(registry);
+        skippedSteps.labelValues("language");
+        skippedSteps.labelValues("preference");
+        preferenceExamples.labelValues("pair");
+        preferenceExamples.labelValues("supervised");
+        preferenceRecords.labelValues("train");
+        preferenceRecords.labelValues("heldout");
         for (QualityGate.Reason r : QualityGate.Reason.values()) {
             gate.labelValues(r == QualityGate.Reason.FIRST || r == QualityGate.Reason.NOT_WORSE ? "accept" : "reject", r.label);
         }
@@ -143,6 +187,36 @@ final class TrainerMetrics {
 
     void gate(QualityGate.Decision d) {
         gate.labelValues(d.promote() ? "accept" : "reject", d.reason().label).inc();
+    }
+
+    void preferenceStep(PreferenceLearner.Step s) {
+        preferenceSteps.inc();
+        preferenceExamples.labelValues("pair").inc(s.freshPairs());
+        preferenceExamples.labelValues("supervised").inc(s.supervised());
+        preferenceLoss.set(s.loss());
+        rewardLoss.set(s.rewardLoss());
+        dpoLoss.set(s.dpoLoss());
+    }
+
+    void skipped(String kind) {
+        skippedSteps.labelValues(kind).inc();
+    }
+
+    void preferenceRecord(boolean heldOut) {
+        preferenceRecords.labelValues(heldOut ? "heldout" : "train").inc();
+    }
+
+    void pendingPreferences(int examples) {
+        pendingPreferences.set(examples);
+    }
+
+    void preferenceEvaluation(PreferenceLearner.Evaluation e) {
+        rewardAccuracy.set(e.rewardAccuracy());
+        if (!Double.isNaN(e.dpoAccuracy())) {
+            dpoAccuracy.set(e.dpoAccuracy());
+        }
+        rewardMargin.set(e.rewardMargin());
+        heldOutPairs.set(e.pairs());
     }
 
     void promoted(long version) {

@@ -152,7 +152,9 @@ class PackerTest {
         packer.add(2, 40, new int[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
         packer.cut();
         StreamState state = new StreamState(packer.snapshot(), List.of(new int[] {5, EOT}, new int[] {6, 7, EOT}), 7,
-                List.of(new int[] {1, 2, 3}), 12, 99);
+                List.of(new int[] {1, 2, 3}), 12, 99, new PreferenceLearner.PreferenceSnapshot(
+                        List.of(new PreferenceLearner.Example(new int[] {1}, new int[] {2, 3}, new int[] {4}).pack()),
+                        List.of(), 5, List.of(new int[] {1, 1, 0, 7, 8}), 3, 11));
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         state.write(out);
         Path file = dir.resolve(StreamState.FILE);
@@ -166,6 +168,11 @@ class PackerTest {
         assertEquals(7, back.evaluationRevision());
         assertEquals(12, back.rehearsalSeen());
         assertEquals(99, back.tokensTrained());
+        assertArrayEquals(new int[] {2, 3}, PreferenceLearner.Example.unpack(back.preferences().pending().get(0)).chosen());
+        assertEquals(5, back.preferences().replaySeen());
+        assertArrayEquals(new int[] {1, 1, 0, 7, 8}, back.preferences().heldOut().get(0));
+        assertEquals(3, back.preferences().heldOutRevision());
+        assertEquals(11, back.preferences().examplesTrained());
         byte[] truncated = java.util.Arrays.copyOf(out.toByteArray(), out.size() - 3);
         Files.write(file, truncated);
         assertThrows(java.io.IOException.class, () -> StreamState.read(file));

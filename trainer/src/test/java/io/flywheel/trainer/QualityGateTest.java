@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 
 class QualityGateTest {
 
-    private final QualityGate gate = new QualityGate(0.05);
+    private final QualityGate gate = new QualityGate(0.05, 0.05, 20);
 
     @Test
     void theFirstCheckpointIsPromoted() {
@@ -25,6 +25,17 @@ class QualityGateTest {
         assertFalse(worse.promote());
         assertEquals(QualityGate.Reason.WORSE, worse.reason());
         assertFalse(gate.decide(true, Double.NaN, 2.0).promote(), "a diverged model is never promoted");
+    }
+
+    @Test
+    void aCheckpointWhoseRewardHeadRanksHeldOutPairsWorseIsNotPromoted() {
+        assertTrue(gate.decide(true, 2.0, 2.0, 0.80, 0.84, 100).promote());
+        QualityGate.Decision worse = gate.decide(true, 2.0, 2.0, 0.70, 0.84, 100);
+        assertFalse(worse.promote());
+        assertEquals(QualityGate.Reason.WORSE_PREFERENCES, worse.reason());
+        assertTrue(gate.decide(true, 2.0, 2.0, null, 0.84, 0).promote(), "no held-out pairs: language loss decides");
+        assertTrue(gate.decide(true, 2.0, 2.0, 0.5, 0.84, 19).promote(), "too few held-out pairs to judge by");
+        assertEquals(QualityGate.Reason.WORSE, gate.decide(true, 2.5, 2.0, 0.99, 0.5, 100).reason());
     }
 
     @Test

@@ -1,0 +1,102 @@
+package io.flywheel.local.up;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One service of the local loop in its own JVM, its output appended to a log file. Its own JVM
+ * so that each has its own heap (and off-heap cap), and a crash of one is seen, not shared.
+ */
+final class ChildProcess implements AutoCloseable {
+
+    private final String name;
+    private final Process process;
+    private final Path log;
+
+    private ChildProcess(String name, Process process, Path log) {
+        this.name = name;
+        this.process = process;
+        this.log = log;
+    }
+
+    /**
+     * Starts {@code java <jvmOptions> <mainOrJar...>} with this JVM's classpath (unless the
+     * arguments name their own).
+     */
+    static ChildProcess java(String name, List<String> jvmOptions, List<String> arguments, Map<String, String> env, Path logDir)
+            throws IOException {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.add("-Dflywheel.service=" + name);    // marks the process in `ps`
+        command.addAll(jvmOptions);
+        if (!arguments.get(0).equals("-jar")) {
+            command.add("-cp");
+            command.add(System.getProperty("java.class.path"));
+        }
+        command.addAll(arguments);
+        Files.createDirectories(logDir);
+        Path log = logDir.resolve(name + ".log");
+        Files.writeString(log, "\n--- " + java.time.Instant.now() + " " + String.join(" ", command) + "\n",
+                StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        pb.environment().putAll(env);
+        return new ChildProcess(name, pb.start(), log);
+    }
+
+    String name() {
+        return name;
+    }
+
+    Path log() {
+        return log;
+    }
+
+    boolean alive() {
+        return process.isAlive();
+    }
+
+    int exitCode() {
+        return process.exitValue();
+    }
+
+    /** SIGTERM, as Ctrl-C would send; the service shuts down cleanly (the trainer writes a checkpoint). */
+    void stop(Duration grace) {
+        if (!process.isAlive()) {
+            return;
+        }
+        process.destroy();
+        try {
+            if (!process.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+                System.err.println("flywheel: " + name + " did not stop within " + grace.toSeconds() + " s; killing it");
+                process.destroyForcibly();
+                process.waitFor(10, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public void close() {
+        stop(Duration.ofSeconds(30));
+    }
+
+    /** The last lines of the log, to show why a service stopped. */
+    String tail(int lines) {
+        try {
+            List<String> all = Files.readAllLines(log, StandardCharsets.UTF_8);
+            return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+        } catch (IOException e) {
+            return "(no log: " + e.getMessage() + ")";
+        }
+    }
+}

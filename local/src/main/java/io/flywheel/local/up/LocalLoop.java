@@ -1,0 +1,302 @@
+package io.flywheel.local.up;
+
+import io.flywheel.core.config.Settings;
+import io.flywheel.core.topics.TopicCatalog;
+import io.flywheel.local.Flywheel;
+import io.flywheel.local.broker.BrokerProcess;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BooleanSupplier;
+
+/**
+ * {@code ./flywheel up}: the whole loop on one machine. Reads top to bottom in {@link #run()}: the
+ * broker and the topics; the corpus and the tokenizer (trained on the corpus the first time);
+ * the four services, each in its own JVM with a heap sized for a 2-core, 24 GiB machine; the
+ * corpus ingested once; then a status line until Ctrl-C, which stops everything in reverse order
+ * (the trainer writes a final checkpoint). Everything lives in the data folder, so a second
+ * {@code up} resumes: the broker's log, the streams' state, the checkpoints.
+ */
+public final class LocalLoop {
+
+    /** What {@code up} was asked for. */
+    public record Options(BrokerProcess.Options broker, List<Path> corpus, String tokenizer, int vocabSize, int apiPort,
+                          int checkpointSeconds, boolean ingest) {}
+
+    static final int STREAM_METRICS = 9410;
+    static final int TRAINER_METRICS = 9420;
+    static final int FEEDBACK_METRICS = 9430;
+    private static final Duration READY_TIMEOUT = Duration.ofMinutes(3);
+
+    private final Options options;
+    private final Path data;
+    private final List<ChildProcess> services = Collections.synchronizedList(new ArrayList<>());
+    private final AtomicBoolean stopping = new AtomicBoolean();
+    private BrokerProcess broker;
+
+    public LocalLoop(Options options) {
+        this.options = options;
+        this.data = options.broker().dataDir().toAbsolutePath();
+    }
+
+    public int run() throws Exception {
+        Runtime.getRuntime().addShutdownHook(new Thread(this::stopAll, "flywheel-up-shutdown"));
+        try {
+            broker = BrokerProcess.start(options.broker(), TopicCatalog.from(Settings.fromEnvironment()), System.out);
+        } catch (BrokerProcess.BrokerException e) {
+            System.err.println("flywheel: " + e.getMessage());
+            return 1;
+        }
+        String bootstrap = broker.bootstrap();
+        System.out.println("kafka: " + bootstrap);
+
+        List<Path> corpus = options.corpus().isEmpty()
+                ? List.of(DemoCorpus.extract(data.resolve("corpus").resolve("europarl-en.txt")))
+                : options.corpus();
+        String tokenizer = tokenizer(corpus);
+
+        Path logs = data.resolve("logs");
+        start("tokenizer-stream", List.of("-Xmx512m", "-XX:+UseSerialGC"),
+                List.of("io.flywheel.tokenizerstream.StreamCommand", "--bootstrap", bootstrap, "--tokenizer", tokenizer,
+                        "--state-dir", data.resolve("streams").toString(), "--metrics-port", Integer.toString(STREAM_METRICS)),
+                Map.of(), logs);
+        start("feedback", List.of("-Xmx256m", "-XX:+UseSerialGC"),
+                List.of("io.flywheel.feedback.FeedbackCommand", "--bootstrap", bootstrap, "--tokenizer", tokenizer,
+                        "--state-dir", data.resolve("feedback").toString(), "--metrics-port", Integer.toString(FEEDBACK_METRICS)),
+                Map.of(), logs);
+        // The trainer and serving share the two cores: one OpenMP thread each, off-heap capped.
+        start("trainer", List.of("-Xmx1g", "-XX:+UseSerialGC", "-Dorg.bytedeco.javacpp.maxbytes=1g",
+                        "-Dorg.bytedeco.javacpp.maxphysicalbytes=2500m"),
+                List.of("io.flywheel.trainer.TrainCommand", "--bootstrap", bootstrap, "--tokenizer", tokenizer,
+                        "--checkpoint-dir", data.resolve("checkpoints").toString(), "--metrics-port", Integer.toString(TRAINER_METRICS),
+                        "--set", "checkpoint.every-seconds=" + options.checkpointSeconds()),
+                Map.of("OMP_NUM_THREADS", "1"), logs);
+        start("serving", List.of("-Xmx1g", "-XX:+UseSerialGC", "-Dorg.bytedeco.javacpp.maxbytes=1g",
+                        "-Dorg.bytedeco.javacpp.maxphysicalbytes=2g"),
+                List.of("-jar", servingJar().toString()),
+                Map.of("OMP_NUM_THREADS", "1", "FLYWHEEL_KAFKA_BOOTSTRAP", bootstrap, "FLYWHEEL_SERVING_TOKENIZER", tokenizer,
+                        "FLYWHEEL_SERVING_PORT", Integer.toString(options.apiPort())),
+                logs);
+
+        System.out.println("flywheel: starting services (logs in " + logs + ")");
+        if (!await("tokenizer stream", () -> Scrape.ok(metrics(STREAM_METRICS, "/health/ready")))
+                || !await("feedback stream", () -> Scrape.ok(metrics(FEEDBACK_METRICS, "/health/ready")))
+                || !await("trainer", () -> Scrape.ok(metrics(TRAINER_METRICS, "/health/ready")))
+                || !await("serving", () -> Scrape.ok(api("/q/health/live")))) {
+            stopAll();
+            return 1;
+        }
+
+        if (options.ingest() && !ingested(corpus)) {
+            System.out.println("flywheel: ingesting " + corpus.size() + " corpus path(s) into text.raw");
+            String split = options.corpus().isEmpty() ? "line" : "paragraph";
+            List<String> args = new ArrayList<>(List.of("ingest", "--bootstrap", bootstrap, "--split", split));
+            corpus.forEach(p -> args.add(p.toString()));
+            int code = Flywheel.run(args.toArray(String[]::new));
+            if (code == 0) {
+                markIngested(corpus);
+            } else {
+                System.err.println("flywheel: some documents were not ingested (see above); the loop goes on");
+            }
+        }
+
+        printBanner(bootstrap);
+        return statusUntilStopped();
+    }
+
+    // --- the tokenizer ---------------------------------------------------------------------------
+
+    /** The given tokenizer, or {@code DATA/tokenizer.json}, trained on the corpus if it is not there yet. */
+    private String tokenizer(List<Path> corpus) {
+        if (options.tokenizer() != null) {
+            return options.tokenizer();
+        }
+        Path file = data.resolve("tokenizer.json");
+        if (!Files.exists(file)) {
+            System.out.println("flywheel: training a " + options.vocabSize() + "-token BPE tokenizer on the corpus -> " + file);
+            List<String> args = new ArrayList<>(List.of("tokenizer", "train", "--vocab-size", Integer.toString(options.vocabSize()),
+                    "--out", file.toString()));
+            corpus.forEach(p -> args.add(p.toString()));
+            int code = Flywheel.run(args.toArray(String[]::new));
+            if (code != 0) {
+                throw new IllegalStateException("training the tokenizer failed (exit " + code + ")");
+            }
+        }
+        return file.toString();
+    }
+
+    // --- services --------------------------------------------------------------------------------
+
+    private void start(String name, List<String> jvm, List<String> args, Map<String, String> env, Path logs) throws IOException {
+        services.add(ChildProcess.java(name, jvm, args, env, logs));
+    }
+
+    /** Serving's fast-jar, built by ./flywheel beside the command line. */
+    private static Path servingJar() {
+        Path home = Path.of(System.getProperty("flywheel.home", "."));
+        Path jar = home.resolve("serving/target/quarkus-app/quarkus-run.jar");
+        if (!Files.exists(jar)) {
+            throw new io.flywheel.core.cli.UsageError("serving is not built (" + jar + "): run ./mvnw -B install -DskipTests");
+        }
+        return jar;
+    }
+
+    /** Polls until ready, a service dies, or the deadline passes; says which. */
+    private boolean await(String what, BooleanSupplier ready) throws InterruptedException {
+        long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
+        while (!ready.getAsBoolean()) {
+            ChildProcess dead = firstDead();
+            if (dead != null) {
+                reportDead(dead);
+                return false;
+            }
+            if (System.nanoTime() > deadline) {
+                System.err.println("flywheel: the " + what + " was not ready within " + READY_TIMEOUT.toMinutes() + " minutes");
+                return false;
+            }
+            Thread.sleep(250);
+        }
+        System.out.println("flywheel: " + what + " ready");
+        return true;
+    }
+
+    private ChildProcess firstDead() {
+        synchronized (services) {
+            return services.stream().filter(s -> !s.alive()).findFirst().orElse(null);
+        }
+    }
+
+    private static void reportDead(ChildProcess dead) {
+        System.err.println("\nflywheel: " + dead.name() + " exited with code " + dead.exitCode() + "; the end of " + dead.log() + ":");
+        System.err.println(dead.tail(20));
+    }
+
+    /** Ctrl-C: serving first (no new answers), the trainer (final checkpoint), the streams, the broker. */
+    private void stopAll() {
+        if (!stopping.compareAndSet(false, true)) {
+            return;
+        }
+        System.out.println("\nflywheel: stopping");
+        List<ChildProcess> reversed;
+        synchronized (services) {
+            reversed = new ArrayList<>(services);
+        }
+        Collections.reverse(reversed);
+        for (ChildProcess s : reversed) {
+            s.stop(s.name().equals("trainer") ? Duration.ofMinutes(2) : Duration.ofSeconds(30));
+            System.out.println("flywheel: " + s.name() + " stopped");
+        }
+        if (broker != null) {
+            broker.close();
+            System.out.println("flywheel: broker stopped");
+        }
+    }
+
+    // --- ingestion, once per corpus ----------------------------------------------------------------
+
+    private boolean ingested(List<Path> corpus) throws IOException {
+        Path marker = data.resolve("ingested.txt");
+        return Files.exists(marker) && Files.readAllLines(marker).contains(corpusKey(corpus));
+    }
+
+    private void markIngested(List<Path> corpus) throws IOException {
+        Files.writeString(data.resolve("ingested.txt"), corpusKey(corpus) + "\n", StandardCharsets.UTF_8,
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+    }
+
+    private static String corpusKey(List<Path> corpus) {
+        return String.join(" ", corpus.stream().map(p -> p.toAbsolutePath().normalize().toString()).toList());
+    }
+
+    // --- what the user sees ------------------------------------------------------------------------
+
+    private String api(String path) {
+        return "http://127.0.0.1:" + options.apiPort() + path;
+    }
+
+    private static String metrics(int port, String path) {
+        return "http://127.0.0.1:" + port + path;
+    }
+
+    private void printBanner(String bootstrap) {
+        System.out.println();
+        System.out.println("Flywheel is up. Data in " + data + "; Ctrl-C stops it, a second 'up' resumes.");
+        System.out.println("  OpenAI API   " + api("/v1") + "   (model \"flywheel\"; no key needed locally)");
+        System.out.println("  metrics      serving " + api("/q/metrics") + ", trainer " + metrics(TRAINER_METRICS, "/metrics")
+                + ",");
+        System.out.println("               tokenizer stream " + metrics(STREAM_METRICS, "/metrics") + ", feedback "
+                + metrics(FEEDBACK_METRICS, "/metrics"));
+        System.out.println("  kafka        " + bootstrap);
+        System.out.println("  try it       curl -s " + api("/v1/chat/completions") + " -H 'Content-Type: application/json' \\");
+        System.out.println("                 -d '{\"model\":\"flywheel\",\"messages\":[{\"role\":\"user\",\"content\":\"The Commission\"}],\"max_tokens\":40}'");
+        System.out.println("  feedback     curl -s " + api("/v1/feedback") + " -H 'Content-Type: application/json' -d '{\"response_id\":\"ID\",\"rating\":1}'");
+        System.out.println("  chat apps    ./flywheel simulate-chat   (plays users who like answers that end a sentence)");
+        System.out.println("  (the first model is served after the trainer's first checkpoint, about " + options.checkpointSeconds()
+                + " s of training)");
+        System.out.println();
+    }
+
+    /** Prints the status every two seconds (in place on a terminal) until Ctrl-C or a service dies. */
+    private int statusUntilStopped() throws InterruptedException {
+        boolean terminal = System.console() != null;
+        long lastPlain = 0;
+        while (!stopping.get()) {
+            ChildProcess dead = firstDead();
+            if (dead != null && !stopping.get()) {
+                reportDead(dead);
+                stopAll();
+                return 1;
+            }
+            String line = status();
+            if (terminal) {
+                System.out.print("\r\u001b[2K" + line);
+                System.out.flush();
+            } else if (System.nanoTime() - lastPlain > Duration.ofSeconds(30).toNanos()) {
+                System.out.println(line);
+                lastPlain = System.nanoTime();
+            }
+            Thread.sleep(2000);
+        }
+        return 0;
+    }
+
+    private String status() {
+        Scrape stream = Scrape.of(metrics(STREAM_METRICS, "/metrics"));
+        Scrape trainer = Scrape.of(metrics(TRAINER_METRICS, "/metrics"));
+        Scrape feedback = Scrape.of(metrics(FEEDBACK_METRICS, "/metrics"));
+        Scrape serving = Scrape.of(api("/q/metrics"));
+        return String.format(Locale.ROOT,
+                "docs %s (rejected %s) | tokens trained %s | loss %s | val ppl %s | ckpt v%s, served v%s | pairs %s | reward acc %s",
+                count(stream.sum("flywheel_stream_records_in_total")), count(stream.sum("flywheel_stream_records_rejected_total")),
+                count(trainer.sum("flywheel_trainer_tokens_trained_total")), number(trainer.get("flywheel_trainer_loss"), "%.2f"),
+                number(trainer.get("flywheel_trainer_validation_perplexity"), "%.1f"),
+                count(trainer.get("flywheel_trainer_checkpoint_version")), count(serving.sum("flywheel_serving_model_version")),
+                count(feedback.get("flywheel_feedback_preferences_out_total{kind=\"pair\"}")),
+                number(trainer.get("flywheel_trainer_reward_accuracy"), "%.2f"));
+    }
+
+    private static String count(double v) {
+        if (Double.isNaN(v)) {
+            return "-";
+        }
+        if (v >= 1e6) {
+            return String.format(Locale.ROOT, "%.1fM", v / 1e6);
+        }
+        if (v >= 1e4) {
+            return String.format(Locale.ROOT, "%.0fk", v / 1e3);
+        }
+        return String.format(Locale.ROOT, "%.0f", v);
+    }
+
+    private static String number(double v, String format) {
+        return Double.isNaN(v) || v == 0 ? "-" : String.format(Locale.ROOT, format, v);
+    }
+}
