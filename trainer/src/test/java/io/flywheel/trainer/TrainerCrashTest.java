@@ -10,6 +10,7 @@ import io.flywheel.core.serde.Json;
 import io.flywheel.core.topics.Topic;
 import io.flywheel.testsupport.KafkaBroker;
 import io.flywheel.testsupport.KafkaBrokerExtension;
+import io.flywheel.testsupport.Scrape;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -83,7 +84,7 @@ class TrainerCrashTest {
             waitFor(() -> {
                 Scrape m = Scrape.of(port);
                 return m.sum("flywheel_trainer_records_total") >= recordsAfterResume
-                        && m.series.containsKey("flywheel_trainer_consumer_lag")
+                        && m.has("flywheel_trainer_consumer_lag")
                         && m.get("flywheel_trainer_consumer_lag") == 0
                         && m.get("flywheel_trainer_pending_tokens") < windowTokens;
             }, "run 2 to read and train everything", run2, log2);

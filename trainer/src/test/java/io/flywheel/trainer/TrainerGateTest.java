@@ -12,6 +12,7 @@ import io.flywheel.core.records.TokenRecord;
 import io.flywheel.core.topics.Topic;
 import io.flywheel.testsupport.KafkaBroker;
 import io.flywheel.testsupport.KafkaBrokerExtension;
+import io.flywheel.testsupport.Scrape;
 import java.nio.charset.StandardCharsets;
 import java.net.URI;
 import java.nio.file.Path;

@@ -9,6 +9,7 @@ import io.flywheel.core.records.PreferenceRecord;
 import io.flywheel.core.topics.Topic;
 import io.flywheel.testsupport.KafkaBroker;
 import io.flywheel.testsupport.KafkaBrokerExtension;
+import io.flywheel.testsupport.Scrape;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -1,4 +1,4 @@
-package io.flywheel.trainer;
+package io.flywheel.testsupport;
 
 import java.io.IOException;
 import java.net.URI;
@@ -8,8 +8,8 @@ import java.net.http.HttpResponse;
 import java.util.HashMap;
 import java.util.Map;
 
-/** One scrape of a trainer's /metrics, in the Prometheus text format. */
-final class Scrape {
+/** One scrape of a service's /metrics, in the Prometheus text format. */
+public final class Scrape {
 
     private static final HttpClient HTTP = HttpClient.newHttpClient();
 
@@ -18,7 +18,7 @@ final class Scrape {
 
     private Scrape() {}
 
-    static Scrape of(int port) {
+    public static Scrape of(int port) {
         Scrape s = new Scrape();
         try {
             HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
@@ -38,14 +38,19 @@ final class Scrape {
     }
 
     /** The sum over every series of a metric (all label values). */
-    double sum(String name) {
+    public double sum(String name) {
         return series.entrySet().stream()
                 .filter(e -> e.getKey().equals(name) || e.getKey().startsWith(name + "{"))
                 .mapToDouble(Map.Entry::getValue).sum();
     }
 
+    /** Whether the series was exported at all. */
+    public boolean has(String series) {
+        return this.series.containsKey(series);
+    }
+
     /** One series, e.g. {@code get("flywheel_trainer_gate_decisions_total{decision=\"reject\",reason=\"worse\"}")}; 0 if absent. */
-    double get(String series) {
+    public double get(String series) {
         return this.series.getOrDefault(series, 0.0);
     }
 }
