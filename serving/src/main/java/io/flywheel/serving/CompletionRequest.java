@@ -19,13 +19,13 @@ import java.util.stream.IntStream;
  */
 record CompletionRequest(boolean chat, String model, String promptText, int[] promptTokens, Integer maxTokens,
                          double temperature, double topP, int topK, Long seed, List<String> stop, int n,
-                         boolean stream, boolean streamUsage, String user) {
+                         Integer bestOf, boolean stream, boolean streamUsage, String user) {
 
     static final int MAX_N = 8;
 
     /** Parameters OpenAI offers that this server does not implement: refused rather than ignored. */
     private static final Set<String> UNSUPPORTED = Set.of("tools", "tool_choice", "functions", "function_call",
-            "response_format", "suffix", "best_of", "logit_bias", "audio", "modalities", "prediction");
+            "response_format", "suffix", "logit_bias", "audio", "modalities", "prediction");
 
     /** The sampling of choice {@code index}: its own seed when one was given, so choices differ. */
     Sampling sampling(int index, int maxTokens) {
@@ -100,6 +100,15 @@ record CompletionRequest(boolean chat, String model, String promptText, int[] pr
         double topP = number(body, "top_p", 1, Double.MIN_VALUE, 1);
         int topK = (int) integer(body, "top_k", 0, 0, Integer.MAX_VALUE);
         int n = (int) integer(body, "n", 1, 1, MAX_N);
+        // OpenAI's legacy best_of: generate this many, answer the n best. Ranked here by the
+        // checkpoint's reward head; also accepted on chat completions (an extension).
+        Integer bestOf = null;
+        if (body.has("best_of") && !body.get("best_of").isNull()) {
+            bestOf = (int) integer(body, "best_of", n, 1, MAX_N);
+            if (bestOf < n) {
+                throw ApiError.invalid("best_of", "best_of must be greater than or equal to n");
+            }
+        }
         Long seed = body.has("seed") && !body.get("seed").isNull() ? integer(body, "seed", 0, Long.MIN_VALUE, Long.MAX_VALUE) : null;
         List<String> stop = stop(body);
         boolean stream = bool(body, "stream");
@@ -111,8 +120,11 @@ record CompletionRequest(boolean chat, String model, String promptText, int[] pr
             }
             user = body.get("user").asText();
         }
+        if (bestOf != null && stream) {
+            throw ApiError.invalid("best_of", "best_of cannot be used with stream");
+        }
         return new CompletionRequest(chat, model.asText(), promptText, promptTokens, maxTokens, temperature, topP, topK,
-                seed, stop, n, stream, streamUsage, user);
+                seed, stop, n, bestOf, stream, streamUsage, user);
     }
 
     private static List<ChatTemplate.Message> messages(JsonNode body) {

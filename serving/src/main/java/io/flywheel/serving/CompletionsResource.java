@@ -21,6 +21,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -170,17 +171,46 @@ public class CompletionsResource {
                         lastToken = now;
                     });
             generated += c.tokens().length;
-            // Each choice is a response of its own for feedback: the id, then "-1", "-2" for the others.
+            return c;
+        }
+
+        /** Each returned choice is a response of its own for feedback: the id, then "-1", "-2" for the others. */
+        private void publish(int index, Generator.Completion c) {
             String responseId = index == 0 ? id : id + "-" + index;
             events.response(new ResponseRecord(responseId, engine.version(), request.promptText(), c.text(), System.currentTimeMillis()));
-            return c;
+        }
+
+        /** A generated candidate and, with best_of, its reward. */
+        private record Candidate(Generator.Completion completion, double reward) {}
+
+        /**
+         * The choices: {@code n} generations, or with {@code best_of} that many candidates of which
+         * the {@code n} with the highest reward, best first.
+         */
+        private List<Candidate> candidates() {
+            int count = request.bestOf() == null ? request.n() : request.bestOf();
+            List<Candidate> all = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                Generator.Completion c = choice(i, null);
+                double reward = request.bestOf() == null ? Double.NaN : engine.reward(request.promptTokens(), c.text(), request.chat());
+                all.add(new Candidate(c, reward));
+            }
+            if (request.bestOf() != null) {
+                all.sort(Comparator.comparingDouble(Candidate::reward).reversed());
+            }
+            return all.subList(0, request.n());
         }
 
         ObjectNode whole() {
             ArrayNode choices = Json.object().arrayNode();
-            for (int i = 0; i < request.n(); i++) {
-                Generator.Completion c = choice(i, null);
+            List<Candidate> best = candidates();
+            for (int i = 0; i < best.size(); i++) {
+                Generator.Completion c = best.get(i).completion();
+                publish(i, c);
                 ObjectNode choice = Json.object().put("index", i);
+                if (request.bestOf() != null) {
+                    choice.put("reward", best.get(i).reward());    // the reward head's score (an extension)
+                }
                 if (request.chat()) {
                     choice.set("message", Json.object().put("role", "assistant").put("content", c.text()).putNull("refusal"));
                 } else {
@@ -208,6 +238,7 @@ public class CompletionsResource {
                     Generator.Completion c = choice(index, text -> send(out, request.chat()
                             ? chunk(index, Json.object().put("content", text), null)
                             : chunk(index, text, null)));
+                    publish(index, c);
                     send(out, request.chat() ? chunk(index, Json.object(), finishReason(c)) : chunk(index, "", finishReason(c)));
                 }
                 metrics.finished(System.nanoTime() - arrived, request.promptTokens().length, generated);

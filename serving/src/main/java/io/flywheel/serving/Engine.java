@@ -57,6 +57,22 @@ public final class Engine {
     }
 
     /** A generator that stops at {@code <|endoftext|>} (completions) or also at {@code <|end|>} (chat). */
+    /**
+     * The reward head's score of an answer to a prompt, on the sequence the trainer's pairs use:
+     * the prompt, the answer's text re-encoded, and {@code <|end|>} closing a chat turn.
+     */
+    public double reward(int[] prompt, String answer, boolean chat) {
+        int[] ids = tokenizer.encode(answer);
+        if (chat && tokenizer.specialTokens().containsKey("<|end|>")) {
+            ids = java.util.Arrays.copyOf(ids, ids.length + 1);
+            ids[ids.length - 1] = tokenizer.specialId("<|end|>");
+        }
+        if (ids.length == 0) {
+            ids = new int[] {tokenizer.specialId("<|endoftext|>")};
+        }
+        return inference.reward(io.flywheel.model.Gpt.Sequence.fit(prompt, ids, config().contextLength()).tokens());
+    }
+
     public Generator generator(boolean chat) {
         return chat ? new Generator(inference, tokenizer, CHAT_STOPS) : new Generator(inference, tokenizer);
     }

@@ -210,6 +210,31 @@ class CompletionsTest {
     }
 
     @Test
+    void bestOfAnswersTheNCandidatesTheRewardHeadRanksHighest() throws Exception {
+        HttpResponse<String> r = post("/v1/completions", ServingResource.API_KEY,
+                "{\"model\":\"test-model\",\"prompt\":\"the cat\",\"max_tokens\":6,\"n\":2,\"best_of\":5,\"seed\":3}");
+        assertEquals(200, r.statusCode(), r.body());
+        JsonNode json = JSON.readTree(r.body());
+        JsonNode choices = json.path("choices");
+        assertEquals(2, choices.size());
+        double first = choices.get(0).path("reward").asDouble(Double.NaN);
+        double second = choices.get(1).path("reward").asDouble(Double.NaN);
+        assertTrue(Double.isFinite(first) && Double.isFinite(second), r.body());
+        assertTrue(first >= second, "best first: " + r.body());
+        assertEquals(0, choices.get(0).path("index").asInt());
+        assertEquals(1, choices.get(1).path("index").asInt());
+        // Five candidates of up to 6 tokens were generated; the two returned hold at most 12.
+        assertTrue(json.path("usage").path("completion_tokens").asInt() > 12, "usage counts every candidate: " + json.path("usage"));
+        assertError(post("/v1/completions", ServingResource.API_KEY, "{\"model\":\"test-model\",\"prompt\":\"x\",\"n\":3,\"best_of\":2}"),
+                400, "invalid_value", "best_of");
+        assertError(post("/v1/completions", ServingResource.API_KEY,
+                "{\"model\":\"test-model\",\"prompt\":\"x\",\"best_of\":2,\"stream\":true}"), 400, "invalid_value", "best_of");
+        assertTrue(JSON.readTree(post("/v1/completions", ServingResource.API_KEY,
+                "{\"model\":\"test-model\",\"prompt\":\"x\",\"max_tokens\":2}").body()).path("choices").get(0).path("reward").isMissingNode(),
+                "no reward without best_of");
+    }
+
+    @Test
     void aMissingOrWrongKeyIs401() throws Exception {
         assertError(post("/v1/completions", null, "{\"model\":\"test-model\",\"prompt\":\"x\"}"), 401, "invalid_api_key", null);
         assertError(post("/v1/completions", "wrong", "{\"model\":\"test-model\",\"prompt\":\"x\"}"), 401, "invalid_api_key", null);

@@ -37,7 +37,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code flywheel broker} and {@code flywheel up} through the real CLI: the broker runs as a child
+ * {@code flywheel broker} through the real CLI: the broker runs as a child
  * process of the CLI, creates the topic catalog, keeps its data across restarts and stops on SIGTERM.
  */
 class BrokerCliTest {
@@ -68,7 +68,14 @@ class BrokerCliTest {
     }
 
     static Running start(String... args) throws IOException {
-        Process p = Cli.command(List.of(args)).redirectErrorStream(true).start();
+        return start(java.util.Map.of(), args);
+    }
+
+    /** Starts the CLI with extra environment variables, e.g. {@code FLYWHEEL_HOME}. */
+    static Running start(java.util.Map<String, String> env, String... args) throws IOException {
+        ProcessBuilder builder = Cli.command(List.of(args)).redirectErrorStream(true);
+        builder.environment().putAll(env);
+        Process p = builder.start();
         LinkedBlockingQueue<String> lines = new LinkedBlockingQueue<>();
         Thread reader = new Thread(() -> {
             try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
@@ -158,7 +165,7 @@ class BrokerCliTest {
         }
 
         // A second start reuses the formatted storage: no new cluster, the record is still there.
-        Running second = start("up", "--data-dir", dataDir.toString(), "--port", String.valueOf(port),
+        Running second = start("broker", "--data-dir", dataDir.toString(), "--port", String.valueOf(port),
                 "--controller-port", String.valueOf(controller));
         try {
             second.await("kafka: ", Duration.ofSeconds(120));

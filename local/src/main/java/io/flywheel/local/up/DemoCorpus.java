@@ -29,7 +29,7 @@ public final class DemoCorpus {
     private DemoCorpus() {}
 
     /** Writes the English lines to {@code target} (once; an existing file is kept) and returns it. */
-    static Path extract(Path target) throws IOException {
+    public static Path extract(Path target) throws IOException {
         if (Files.exists(target)) {
             return target;
         }

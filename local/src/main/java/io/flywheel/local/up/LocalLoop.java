@@ -139,9 +139,9 @@ public final class LocalLoop {
         services.add(ChildProcess.java(name, jvm, args, env, logs));
     }
 
-    /** Serving's fast-jar, built by ./flywheel beside the command line. */
+    /** Serving's fast-jar, built by ./flywheel beside the command line (-Dflywheel.home or FLYWHEEL_HOME: the checkout). */
     private static Path servingJar() {
-        Path home = Path.of(System.getProperty("flywheel.home", "."));
+        Path home = Path.of(System.getProperty("flywheel.home", System.getenv().getOrDefault("FLYWHEEL_HOME", ".")));
         Path jar = home.resolve("serving/target/quarkus-app/quarkus-run.jar");
         if (!Files.exists(jar)) {
             throw new io.flywheel.core.cli.UsageError("serving is not built (" + jar + "): run ./mvnw -B install -DskipTests");
