@@ -107,4 +107,24 @@ final class TrainerFixture {
         s.put("checkpoint.every-seconds", "1");
         return s;
     }
+
+    /** The trainer's configuration from a map of settings. */
+    static TrainerConfig config(Map<String, String> values) {
+        Settings s = Settings.of(Map.of(), Map.of());
+        for (var e : values.entrySet()) {
+            s = s.with(e.getKey(), e.getValue());
+        }
+        return TrainerConfig.from(s);
+    }
+
+    /** Polls {@code condition} until it holds; fails after {@code deadline}. */
+    static void waitFor(java.util.function.BooleanSupplier condition, String what, java.time.Duration deadline) throws InterruptedException {
+        long end = System.nanoTime() + deadline.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > end) {
+                throw new AssertionError("timed out waiting for " + what);
+            }
+            Thread.sleep(50);
+        }
+    }
 }

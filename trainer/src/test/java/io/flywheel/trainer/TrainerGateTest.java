@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.flywheel.core.checkpoint.CheckpointLog;
 import io.flywheel.core.checkpoint.CheckpointStore;
-import io.flywheel.core.config.Settings;
 import io.flywheel.core.records.CheckpointEvent;
 import io.flywheel.core.records.Split;
 import io.flywheel.core.records.TokenRecord;
@@ -51,7 +50,7 @@ class TrainerGateTest {
         Map<String, String> good = fixture.settings(dir.resolve("good"));
         good.put("checkpoint.every-steps", "15");
         good.put("checkpoint.every-seconds", "60");
-        Trainer learner = Trainer.start(TrainerConfig.from(settings(good)), fixture.tokenizer);
+        Trainer learner = Trainer.start(TrainerFixture.config(good), fixture.tokenizer);
         Thread learning = new Thread(learner::run, "learner");
         learning.start();
         try {
@@ -77,7 +76,7 @@ class TrainerGateTest {
         worse.put("optim.min-lr", "0");
         worse.put("train.seed", "99");
         worse.put("checkpoint.every-steps", "3");
-        Trainer laggard = Trainer.start(TrainerConfig.from(settings(worse)), fixture.tokenizer);
+        Trainer laggard = Trainer.start(TrainerFixture.config(worse), fixture.tokenizer);
         Thread lagging = new Thread(laggard::run, "laggard");
         lagging.start();
         Scrape rejected;
@@ -102,7 +101,7 @@ class TrainerGateTest {
         tuned.put("trainer.init", Path.of(URI.create(promoted.uri())).toString());
         tuned.put("optim.lr", "1e-4");
         tuned.put("checkpoint.every-steps", "3");
-        Trainer fineTuner = Trainer.start(TrainerConfig.from(settings(tuned)), fixture.tokenizer);
+        Trainer fineTuner = Trainer.start(TrainerFixture.config(tuned), fixture.tokenizer);
         Thread tuning = new Thread(fineTuner::run, "fine-tuner");
         tuning.start();
         try {
@@ -124,21 +123,7 @@ class TrainerGateTest {
         return CheckpointLog.latest(fixture.broker.bootstrapServers(), fixture.topics.name(Topic.CHECKPOINTS), "test", Duration.ofSeconds(30));
     }
 
-    private static Settings settings(Map<String, String> values) {
-        Settings s = Settings.of(Map.of(), Map.of());
-        for (var e : values.entrySet()) {
-            s = s.with(e.getKey(), e.getValue());
-        }
-        return s;
-    }
-
     private static void waitFor(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + DEADLINE.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(50);
-        }
+        TrainerFixture.waitFor(condition, what, DEADLINE);
     }
 }

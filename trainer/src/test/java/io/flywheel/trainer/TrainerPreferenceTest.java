@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.flywheel.core.checkpoint.CheckpointStore;
-import io.flywheel.core.config.Settings;
 import io.flywheel.core.records.PreferenceRecord;
 import io.flywheel.core.topics.Topic;
 import io.flywheel.testsupport.KafkaBroker;
@@ -43,7 +42,7 @@ class TrainerPreferenceTest {
         s.put("pref.batch", "16");
         s.put("pref.lr-scale", "1");      // the tiny body learns the rule at the language rate; the default 0.1 takes minutes
         s.put("checkpoint.every-steps", "20");
-        Trainer trainer = Trainer.start(TrainerConfig.from(settings(s)), fixture.tokenizer);
+        Trainer trainer = Trainer.start(TrainerFixture.config(s), fixture.tokenizer);
         Thread running = new Thread(trainer::run, "trainer");
         running.start();
         Scrape m;
@@ -80,7 +79,7 @@ class TrainerPreferenceTest {
         var stored = store.open(last).manifest().path("metrics");
         assertTrue(stored.path("reward_accuracy").asDouble() >= 0.85, stored.toString());
         double storedHeldOut = stored.path("heldout_pairs").asDouble();
-        Trainer resumed = Trainer.start(TrainerConfig.from(settings(s)), fixture.tokenizer);
+        Trainer resumed = Trainer.start(TrainerFixture.config(s), fixture.tokenizer);
         Thread again = new Thread(resumed::run, "resumed");
         again.start();
         try {
@@ -124,21 +123,7 @@ class TrainerPreferenceTest {
         return out;
     }
 
-    private static Settings settings(Map<String, String> values) {
-        Settings s = Settings.of(Map.of(), Map.of());
-        for (var e : values.entrySet()) {
-            s = s.with(e.getKey(), e.getValue());
-        }
-        return s;
-    }
-
     private static void waitFor(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + DEADLINE.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(50);
-        }
+        TrainerFixture.waitFor(condition, what, DEADLINE);
     }
 }
