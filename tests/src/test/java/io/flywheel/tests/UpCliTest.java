@@ -23,7 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code flywheel up} through the real CLI, as a newcomer runs it: the broker, a tokenizer trained
  * on the corpus, the four services, the corpus ingested; a chat answer from a trained checkpoint;
  * SIGTERM stops everything; a second {@code up} on the same folder resumes (no new tokenizer, no
- * second ingest, the trainer resumes from its checkpoint).
+ * second ingest, the trainer resumes from its checkpoint); and an {@code up} whose launcher was killed
+ * outright has its services stopped by the next one.
  */
 class UpCliTest {
 
@@ -72,8 +73,22 @@ class UpCliTest {
             String trainerLog = Files.readString(data.resolve("logs").resolve("trainer.log"));
             assertTrue(trainerLog.contains("resuming from checkpoint"), "the trainer resumes from its checkpoint");
         } finally {
-            stop(second);
+            // A launcher killed outright (a crashed terminal) leaves its services running.
+            second.process().destroyForcibly().waitFor(30, TimeUnit.SECONDS);
         }
+        assertTrue(BrokerCliTest.listening(api), "serving outlived its killed launcher");
+
+        // The next up stops what the killed one left behind, then runs as usual.
+        BrokerCliTest.Running third = BrokerCliTest.start(env, args);
+        try {
+            third.await("Flywheel is up.", Duration.ofMinutes(4));
+            assertTrue(third.seen().stream().anyMatch(l -> l.startsWith("flywheel: stopping a service an earlier run left behind")),
+                    third.seen().toString());
+            awaitServedVersion(api, 1);
+        } finally {
+            stop(third);
+        }
+        assertFalse(BrokerCliTest.listening(api), "serving is gone");
     }
 
     /** SIGTERM, as Ctrl-C sends: every service stops, then the CLI exits 128 + 15. */

@@ -250,7 +250,9 @@ public final class Trainer implements AutoCloseable {
     /** Trains until {@link #requestStop()}, then writes a final checkpoint. */
     public void run() {
         started = true;
-        int refill = 2 * config.batch() * core.model().config().contextLength();
+        // Read ahead of training by trainer.read-ahead-tokens: validation documents (which the gate
+        // needs) and new data are seen within seconds even behind a backlog, in bounded memory.
+        int refill = Math.max(2 * config.batch() * core.model().config().contextLength(), config.readAheadTokens());
         try {
             while (!stopping) {
                 boolean ready = core.stepReady();

@@ -34,6 +34,7 @@ public record TrainerConfig(
         int gateMinHeldOutPairs,
         PreferenceLearner.Settings preferences,
         int maxPollRecords,
+        int readAheadTokens,
         double peakFlops,
         Path trace,
         String metricsHost,
@@ -54,6 +55,7 @@ public record TrainerConfig(
         check(gateTolerance >= 0, "gate.tolerance must be >= 0");
         check(gateAccuracyTolerance >= 0, "gate.accuracy-tolerance must be >= 0");
         check(maxPollRecords >= 1, "trainer.max-poll-records must be at least 1");
+        check(readAheadTokens >= 0, "trainer.read-ahead-tokens must be >= 0");
         check(peakFlops >= 0, "trainer.peak-flops must be >= 0 (0 measures it)");
         check(!modelName.isBlank(), "trainer.model-name must not be blank");
     }
@@ -124,6 +126,7 @@ public record TrainerConfig(
                 s.integer("gate.min-heldout-pairs", 50),
                 preferences,
                 s.integer("trainer.max-poll-records", 200),
+                s.integer("trainer.read-ahead-tokens", 262144),
                 s.decimal("trainer.peak-flops", 0),
                 trace.isBlank() ? null : Path.of(trace),
                 s.string("trainer.metrics.host", "127.0.0.1"),

@@ -25,8 +25,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code flywheel simulate-chat}: plays chat apps against the OpenAI API. Each simulated user asks a
- * question made of the opening words of a corpus sentence, gets two answers ({@code n: 2}), and says
+ * {@code flywheel simulate-chat}: plays chat apps against the OpenAI API. Each simulated user asks one
+ * of {@code --prompts} questions made of the opening words of corpus lines, gets two answers ({@code n: 2}), and says
  * which one it prefers by a hidden rule: an answer is liked when it finishes at least one sentence
  * (it contains ". ", "! " or "? ", or ends with one of . ! ?). When the two answers differ on the
  * rule, it sends a comparison; otherwise a rating of each. The reward model should learn the rule
@@ -57,16 +57,23 @@ public final class SimulateChatCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "7", paramLabel = "N", description = "Seed of the questions and sampling (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--prompts", defaultValue = "64", paramLabel = "N",
+            description = {"Distinct questions the users ask (default: ${DEFAULT-VALUE}). Popular questions come back, as in a real",
+                    "chat app; ratings of answers to the same question become pairs."})
+    int prompts;
+
     @Override
     public Integer call() throws Exception {
-        if (requests < 1 || maxTokens < 1) {
-            throw new UsageError("--requests and --max-tokens must be positive");
+        if (requests < 1 || maxTokens < 1 || prompts < 1) {
+            throw new UsageError("--requests, --max-tokens and --prompts must be positive");
         }
         String key = apiKey != null ? apiKey : System.getenv("FLYWHEEL_API_KEY");
         String base = api.endsWith("/") ? api.substring(0, api.length() - 1) : api;
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-        List<String> openings = openings();
         SplittableRandom random = new SplittableRandom(seed);
+        List<String> openings = new ArrayList<>(openings());
+        java.util.Collections.shuffle(openings, new java.util.Random(seed));
+        openings = openings.subList(0, Math.min(prompts, openings.size()));
         int liked = 0;
         int answers = 0;
         int comparisons = 0;

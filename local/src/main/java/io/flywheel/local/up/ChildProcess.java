@@ -30,11 +30,12 @@ final class ChildProcess implements AutoCloseable {
      * Starts {@code java <jvmOptions> <mainOrJar...>} with this JVM's classpath (unless the
      * arguments name their own).
      */
-    static ChildProcess java(String name, List<String> jvmOptions, List<String> arguments, Map<String, String> env, Path logDir)
-            throws IOException {
+    static ChildProcess java(String name, String owner, List<String> jvmOptions, List<String> arguments, Map<String, String> env,
+                             Path logDir) throws IOException {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.add("-Dflywheel.service=" + name);    // marks the process in `ps`
+        command.add(marker(owner));                     // first, so a truncated command line still shows it
+        command.add("-Dflywheel.service=" + name);
         command.addAll(jvmOptions);
         if (!arguments.get(0).equals("-jar")) {
             command.add("-cp");
@@ -51,8 +52,17 @@ final class ChildProcess implements AutoCloseable {
         return new ChildProcess(name, pb.start(), log);
     }
 
+    /** Marks a service as started by the {@code up} that owns a data folder. */
+    static String marker(String owner) {
+        return "-Dflywheel.up=" + owner;
+    }
+
     String name() {
         return name;
+    }
+
+    long pid() {
+        return process.pid();
     }
 
     Path log() {

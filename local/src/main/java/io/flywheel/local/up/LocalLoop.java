@@ -48,6 +48,7 @@ public final class LocalLoop {
     }
 
     public int run() throws Exception {
+        stopOrphans();
         Runtime.getRuntime().addShutdownHook(new Thread(this::stopAll, "flywheel-up-shutdown"));
         try {
             broker = BrokerProcess.start(options.broker(), TopicCatalog.from(Settings.fromEnvironment()), System.out);
@@ -136,7 +137,39 @@ public final class LocalLoop {
     // --- services --------------------------------------------------------------------------------
 
     private void start(String name, List<String> jvm, List<String> args, Map<String, String> env, Path logs) throws IOException {
-        services.add(ChildProcess.java(name, jvm, args, env, logs));
+        ChildProcess child = ChildProcess.java(name, data.toString(), jvm, args, env, logs);
+        services.add(child);
+        Files.writeString(data.resolve("services.pid"), child.pid() + "\n", StandardCharsets.UTF_8,
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+    }
+
+    /**
+     * Services an earlier {@code up} on this folder left running (it was killed with SIGKILL, or its
+     * terminal died) hold the ports and the state: stop them first, as the broker does its own.
+     */
+    private void stopOrphans() throws IOException {
+        Path pids = data.resolve("services.pid");
+        if (!Files.exists(pids)) {
+            return;
+        }
+        for (String line : Files.readAllLines(pids)) {
+            try {
+                ProcessHandle.of(Long.parseLong(line.trim()))
+                        .filter(h -> h.info().commandLine().orElse("").contains(ChildProcess.marker(data.toString())))
+                        .ifPresent(orphan -> {
+                            System.out.println("flywheel: stopping a service an earlier run left behind (pid " + orphan.pid() + ")");
+                            orphan.destroy();
+                            try {
+                                orphan.onExit().get(2, java.util.concurrent.TimeUnit.MINUTES);
+                            } catch (Exception e) {
+                                orphan.destroyForcibly();
+                            }
+                        });
+            } catch (NumberFormatException ignored) {
+                // not a pid: the file is ours, nothing else writes it
+            }
+        }
+        Files.delete(pids);
     }
 
     /** Serving's fast-jar, built by ./flywheel beside the command line (-Dflywheel.home or FLYWHEEL_HOME: the checkout). */
@@ -193,6 +226,11 @@ public final class LocalLoop {
         for (ChildProcess s : reversed) {
             s.stop(s.name().equals("trainer") ? Duration.ofMinutes(2) : Duration.ofSeconds(30));
             System.out.println("flywheel: " + s.name() + " stopped");
+        }
+        try {
+            Files.deleteIfExists(data.resolve("services.pid"));
+        } catch (IOException ignored) {
+            // harmless: the next start checks whether the recorded processes are still ours
         }
         if (broker != null) {
             broker.close();
