@@ -1,10 +1,12 @@
 package io.flywheel.feedback;
 
+import io.flywheel.core.metrics.ConsumerLag;
 import io.flywheel.core.metrics.MetricsServer;
 import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.core.topics.Topic;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -40,6 +42,7 @@ public final class FeedbackStream implements AutoCloseable {
         props.putAll(streamsOverrides);
         KafkaStreams streams = new KafkaStreams(new FeedbackTopology(config, tokenizer, metrics).build(), props);
         holder[0] = streams;
+        ConsumerLag.register(metricsServer.registry(), "flywheel_feedback_consumer_lag", "Records on feedback.raw not yet read by this instance", streams::metrics, List.of(config.topics().name(Topic.FEEDBACK_RAW)));
         streams.setStateListener((now, before) -> log.info("feedback stream: {} -> {}", before, now));
         streams.setUncaughtExceptionHandler(e -> {
             log.error("feedback stream thread failed; replacing it", e);

@@ -1,11 +1,13 @@
 package io.flywheel.tokenizerstream;
 
+import io.flywheel.core.metrics.ConsumerLag;
 import io.flywheel.core.metrics.MetricsServer;
 import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.core.topics.Topic;
 import io.flywheel.core.topics.TopicCatalog;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -51,6 +53,7 @@ public final class TokenizerStream implements AutoCloseable {
         props.putAll(streamsOverrides);
         KafkaStreams streams = new KafkaStreams(new TokenizerTopology(config, tokenizer, metrics).build(), props);
         holder[0] = streams;
+        ConsumerLag.register(metricsServer.registry(), "flywheel_stream_consumer_lag", "Records on text.raw not yet read by this instance", streams::metrics, List.of(config.topics().name(Topic.TEXT_RAW)));
         streams.setStateListener((now, before) -> log.info("tokenizer stream: {} -> {}", before, now));
         // A thread that dies of an unexpected error (a broker outage, a fenced producer) is replaced
         // and resumes from the last committed transaction; bad records never get here.
