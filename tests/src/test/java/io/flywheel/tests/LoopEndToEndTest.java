@@ -57,6 +57,8 @@ import org.junit.jupiter.api.io.TempDir;
  * over HTTP. Every hop is asserted with a deadline: text in, tokens out, a checkpoint trained and
  * promoted, serving on that version, chat answers, feedback accepted, preference pairs built,
  * reward-model steps taken, and a newer checkpoint, trained on the pairs, that serving swaps to.
+ * Then the services' real /metrics must hold every metric and label that the alert rules and the
+ * Grafana dashboard under k8s/ use ({@link OpsContract}).
  */
 @ExtendWith(KafkaBrokerExtension.class)
 class LoopEndToEndTest {
@@ -158,6 +160,13 @@ class LoopEndToEndTest {
                 await("serving on the preference-trained version", () -> servedVersion(port), v -> v >= tuned.version());
                 JsonNode after = chat(port, "The Commission");
                 assertTrue(after.path("model_version").asLong() >= tuned.version(), after.toString());
+
+                // operations: every metric and label the alerts and the dashboard (k8s/) use is exported
+                List<String> scrapes = List.of(text("http://127.0.0.1:" + tokens.metricsPort() + "/metrics"),
+                        text("http://127.0.0.1:" + prefs.metricsPort() + "/metrics"),
+                        text("http://127.0.0.1:" + learner.metricsPort() + "/metrics"),
+                        text("http://127.0.0.1:" + port + "/q/metrics"));
+                assertEquals(List.of(), OpsContract.missing(OpsContract.uses(Path.of("..", "k8s")), OpsContract.exported(scrapes)));
             } finally {
                 learner.requestStop();
                 assertTrue(learner.awaitStop(HOP));
@@ -213,6 +222,12 @@ class LoopEndToEndTest {
             Thread.currentThread().interrupt();
             return -1;
         }
+    }
+
+    private static String text(String url) throws Exception {
+        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode(), url);
+        return r.body();
     }
 
     private static JsonNode chat(int port, String question) throws Exception {
