@@ -44,6 +44,13 @@ public final class UpCommand implements Callable<Integer> {
     @Option(names = "--no-ingest", description = "Start the services without ingesting any corpus.")
     boolean noIngest;
 
+    @Option(names = "--prometheus", description = {"Also start a local Prometheus (the 'prometheus' on the PATH, e.g. Debian's package)",
+            "that scrapes every service and loads the alert rules of k8s/."})
+    boolean prometheus;
+
+    @Option(names = "--prometheus-port", defaultValue = "9090", paramLabel = "PORT", description = "Its port (default: ${DEFAULT-VALUE}).")
+    int prometheusPort;
+
     @Override
     public Integer call() throws Exception {
         if (apiPort < 1 || apiPort > 65535) {
@@ -60,8 +67,11 @@ public final class UpCommand implements Callable<Integer> {
                 throw new io.flywheel.core.cli.UsageError("--corpus: " + p + " does not exist");
             }
         }
+        if (prometheus && (prometheusPort < 1 || prometheusPort > 65535)) {
+            throw new io.flywheel.core.cli.UsageError("--prometheus-port must be between 1 and 65535");
+        }
         LocalLoop.Options options = new LocalLoop.Options(broker.options(), corpus, tokenizer, vocabSize, apiPort,
-                checkpointSeconds, !noIngest);
+                checkpointSeconds, !noIngest, prometheus ? prometheusPort : 0);
         return new LocalLoop(options).run();
     }
 }

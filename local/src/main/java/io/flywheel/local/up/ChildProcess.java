@@ -11,7 +11,8 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One service of the local loop in its own JVM, its output appended to a log file. Its own JVM
+ * One service of the local loop in its own JVM (or, for Prometheus, its own program), its output
+ * appended to a log file. Its own JVM
  * so that each has its own heap (and off-heap cap), and a crash of one is seen, not shared.
  */
 final class ChildProcess implements AutoCloseable {
@@ -42,6 +43,15 @@ final class ChildProcess implements AutoCloseable {
             command.add(System.getProperty("java.class.path"));
         }
         command.addAll(arguments);
+        return start(name, command, env, logDir);
+    }
+
+    /** Starts another program (Prometheus) the same way: its output to {@code logDir/name.log}. */
+    static ChildProcess program(String name, List<String> command, Map<String, String> env, Path logDir) throws IOException {
+        return start(name, command, env, logDir);
+    }
+
+    private static ChildProcess start(String name, List<String> command, Map<String, String> env, Path logDir) throws IOException {
         Files.createDirectories(logDir);
         Path log = logDir.resolve(name + ".log");
         Files.writeString(log, "\n--- " + java.time.Instant.now() + " " + String.join(" ", command) + "\n",
@@ -55,6 +65,11 @@ final class ChildProcess implements AutoCloseable {
     /** Marks a service as started by the {@code up} that owns a data folder. */
     static String marker(String owner) {
         return "-Dflywheel.up=" + owner;
+    }
+
+    /** Whether a command line is one the {@code up} that owns {@code owner} started: a JVM, or its Prometheus. */
+    static boolean ownedBy(String commandLine, String owner) {
+        return commandLine.contains(marker(owner)) || commandLine.contains(LocalPrometheus.configFlag(Path.of(owner)));
     }
 
     String name() {

@@ -29,7 +29,13 @@ public final class LocalLoop {
 
     /** What {@code up} was asked for. */
     public record Options(BrokerProcess.Options broker, List<Path> corpus, String tokenizer, int vocabSize, int apiPort,
-                          int checkpointSeconds, boolean ingest) {}
+                          int checkpointSeconds, boolean ingest, int prometheusPort) {
+
+        /** Whether to start a local Prometheus ({@code --prometheus}). */
+        public boolean prometheus() {
+            return prometheusPort > 0;
+        }
+    }
 
     static final int STREAM_METRICS = 9410;
     static final int TRAINER_METRICS = 9420;
@@ -48,6 +54,7 @@ public final class LocalLoop {
     }
 
     public int run() throws Exception {
+        Path prometheus = options.prometheus() ? LocalPrometheus.binary() : null;   // a missing binary stops us before anything starts
         stopOrphans();
         Runtime.getRuntime().addShutdownHook(new Thread(this::stopAll, "flywheel-up-shutdown"));
         try {
@@ -87,11 +94,20 @@ public final class LocalLoop {
                         "FLYWHEEL_SERVING_PORT", Integer.toString(options.apiPort())),
                 logs);
 
+        if (prometheus != null) {
+            LocalPrometheus.writeConfig(data, options.apiPort());
+            services.add(ChildProcess.program("prometheus", LocalPrometheus.command(prometheus, data, options.prometheusPort()),
+                    Map.of(), logs));
+            Files.writeString(data.resolve("services.pid"), services.get(services.size() - 1).pid() + "\n", StandardCharsets.UTF_8,
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+        }
+
         System.out.println("flywheel: starting services (logs in " + logs + ")");
         if (!await("tokenizer stream", () -> Scrape.ok(metrics(STREAM_METRICS, "/health/ready")))
                 || !await("feedback stream", () -> Scrape.ok(metrics(FEEDBACK_METRICS, "/health/ready")))
                 || !await("trainer", () -> Scrape.ok(metrics(TRAINER_METRICS, "/health/ready")))
-                || !await("serving", () -> Scrape.ok(api("/q/health/live")))) {
+                || !await("serving", () -> Scrape.ok(api("/q/health/live")))
+                || (prometheus != null && !await("prometheus", () -> Scrape.ok(prometheus("/-/ready"))))) {
             stopAll();
             return 1;
         }
@@ -155,7 +171,7 @@ public final class LocalLoop {
         for (String line : Files.readAllLines(pids)) {
             try {
                 ProcessHandle.of(Long.parseLong(line.trim()))
-                        .filter(h -> h.info().commandLine().orElse("").contains(ChildProcess.marker(data.toString())))
+                        .filter(h -> ChildProcess.ownedBy(h.info().commandLine().orElse(""), data.toString()))
                         .ifPresent(orphan -> {
                             System.out.println("flywheel: stopping a service an earlier run left behind (pid " + orphan.pid() + ")");
                             orphan.destroy();
@@ -260,6 +276,10 @@ public final class LocalLoop {
         return "http://127.0.0.1:" + options.apiPort() + path;
     }
 
+    private String prometheus(String path) {
+        return "http://127.0.0.1:" + options.prometheusPort() + path;
+    }
+
     private static String metrics(int port, String path) {
         return "http://127.0.0.1:" + port + path;
     }
@@ -272,6 +292,9 @@ public final class LocalLoop {
                 + ",");
         System.out.println("               tokenizer stream " + metrics(STREAM_METRICS, "/metrics") + ", feedback "
                 + metrics(FEEDBACK_METRICS, "/metrics"));
+        if (options.prometheus()) {
+            System.out.println("  prometheus   " + prometheus("/") + "   (scrapes every service; alerts: " + prometheus("/alerts") + ")");
+        }
         System.out.println("  kafka        " + bootstrap);
         System.out.println("  try it       curl -s " + api("/v1/chat/completions") + " -H 'Content-Type: application/json' \\");
         System.out.println("                 -d '{\"model\":\"flywheel\",\"messages\":[{\"role\":\"user\",\"content\":\"The Commission\"}],\"max_tokens\":40}'");
