@@ -14,6 +14,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -41,9 +43,18 @@ class UpCliTest {
         int port = BrokerCliTest.freePort();
         int controller = BrokerCliTest.freePort();
         int api = BrokerCliTest.freePort();
-        String[] args = {"up", "--data-dir", data.toString(), "--port", String.valueOf(port), "--controller-port",
-                String.valueOf(controller), "--api-port", String.valueOf(api), "--corpus", corpus.toString(),
-                "--vocab-size", "600", "--checkpoint-seconds", "5"};
+        List<String> argList = new ArrayList<>(List.of("up", "--data-dir", data.toString(), "--port", String.valueOf(port),
+                "--controller-port", String.valueOf(controller), "--api-port", String.valueOf(api), "--corpus", corpus.toString(),
+                "--vocab-size", "600", "--checkpoint-seconds", "5"));
+        // With Prometheus installed (CI installs it), the loop runs with its local Prometheus too.
+        boolean prometheus = prometheusInstalled();
+        int prometheusPort = BrokerCliTest.freePort();
+        if (prometheus) {
+            argList.addAll(List.of("--prometheus", "--prometheus-port", String.valueOf(prometheusPort)));
+        } else {
+            System.out.println("prometheus not installed: up --prometheus is not exercised (Debian: apt-get install prometheus)");
+        }
+        String[] args = argList.toArray(String[]::new);
         Map<String, String> env = Map.of("FLYWHEEL_HOME", Path.of("..").toAbsolutePath().normalize().toString());
 
         BrokerCliTest.Running first = BrokerCliTest.start(env, args);
@@ -57,9 +68,15 @@ class UpCliTest {
             JsonNode answer = chat(api);
             assertTrue(answer.path("model_version").asLong() >= version, answer.toString());
             assertFalse(answer.path("choices").path(0).path("message").path("content").asText().isEmpty(), answer.toString());
+            if (prometheus) {
+                assertTrue(first.await("  prometheus", Duration.ofSeconds(10)).startsWith("  prometheus   http://127.0.0.1:" + prometheusPort + "/"),
+                        first.seen().toString());
+                awaitTargetsUp(prometheusPort, List.of("tokenizer-stream", "feedback", "trainer", "serving"));
+            }
         } finally {
             stop(first);
         }
+        assertFalse(prometheus && BrokerCliTest.listening(prometheusPort), "prometheus is gone");
         assertFalse(BrokerCliTest.listening(api), "serving is gone");
         assertFalse(BrokerCliTest.listening(9420), "the trainer is gone");
         assertTrue(first.seen().contains("flywheel: trainer stopped"), first.seen().toString());
@@ -100,6 +117,33 @@ class UpCliTest {
         assertTrue(running.process().waitFor(4, TimeUnit.MINUTES), "up stops within 4 minutes");
         running.await("flywheel: broker stopped", Duration.ofSeconds(10));
         assertEquals(143, running.process().exitValue(), running.seen().toString());
+    }
+
+    private static boolean prometheusInstalled() {
+        return java.util.Arrays.stream(System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator))
+                .anyMatch(d -> Files.isExecutable(Path.of(d.isEmpty() ? "." : d, "prometheus")));
+    }
+
+    /** Polls Prometheus until every job's target reports health "up". */
+    private static void awaitTargetsUp(int port, List<String> jobs) throws Exception {
+        HttpClient http = HttpClient.newHttpClient();
+        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        String last = "";
+        while (System.nanoTime() < deadline) {
+            JsonNode targets = JSON.readTree(last = http.send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + port + "/api/v1/targets")).build(), HttpResponse.BodyHandlers.ofString()).body());
+            List<String> up = new ArrayList<>();
+            targets.path("data").path("activeTargets").forEach(t -> {
+                if (t.path("health").asText().equals("up")) {
+                    up.add(t.path("labels").path("job").asText());
+                }
+            });
+            if (up.containsAll(jobs)) {
+                return;
+            }
+            Thread.sleep(500);
+        }
+        throw new AssertionError("prometheus does not scrape every service: " + last);
     }
 
     private static long awaitServedVersion(int api, long atLeast) throws Exception {
