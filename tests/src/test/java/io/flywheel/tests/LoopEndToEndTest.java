@@ -10,7 +10,6 @@ import io.flywheel.core.checkpoint.CheckpointLog;
 import io.flywheel.core.config.Settings;
 import io.flywheel.core.records.CheckpointEvent;
 import io.flywheel.core.records.PreferenceRecord;
-import io.flywheel.core.records.RawText;
 import io.flywheel.core.tokenizer.BpeTrainer;
 import io.flywheel.core.tokenizer.PreTokenizer;
 import io.flywheel.core.tokenizer.Tokenizer;
@@ -45,16 +44,14 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The whole loop through a real broker and the real services: the tokenizer stream, the feedback
- * stream and the trainer in this JVM, serving (its built Quarkus app) as a child process, talked to
- * over HTTP. Every hop is asserted with a deadline: text in, tokens out, a checkpoint trained and
+ * stream and the trainer in this JVM, the ingest gateway and serving (their built Quarkus apps) as
+ * child processes, talked to over HTTP. Every hop is asserted with a deadline: text in, tokens out, a checkpoint trained and
  * promoted, serving on that version, chat answers, feedback accepted, preference pairs built,
  * reward-model steps taken, and a newer checkpoint, trained on the pairs, that serving swaps to.
  * Then the services' real /metrics must hold every metric and label that the alert rules and the
@@ -112,22 +109,27 @@ class LoopEndToEndTest {
         trainer.put("gate.tolerance", "0.5");      // this test follows the loop, not the gate (TrainerGateTest does)
 
         int port = freePort();
+        int gatewayPort = freePort();
         try (TokenizerStream tokens = TokenizerStream.start(StreamConfig.from(settings(stream)), tokenizer, Map.of());
              FeedbackStream prefs = FeedbackStream.start(FeedbackConfig.from(settings(feedback)), tokenizer, Map.of());
-             Serving serving = Serving.start(port, broker.bootstrapServers(), prefix, tokenizerFile, dir.resolve("serving.log"))) {
+             QuarkusApp gateway = QuarkusApp.start("ingest-gateway", "-Xmx256m", Map.of("FLYWHEEL_KAFKA_BOOTSTRAP", broker.bootstrapServers(),
+                     "FLYWHEEL_TOPICS_PREFIX", prefix, "FLYWHEEL_GATEWAY_PORT", Integer.toString(gatewayPort)), dir.resolve("gateway.log"));
+             QuarkusApp serving = QuarkusApp.start("serving", "-Xmx768m", Map.of("FLYWHEEL_KAFKA_BOOTSTRAP", broker.bootstrapServers(),
+                     "FLYWHEEL_TOPICS_PREFIX", prefix, "FLYWHEEL_SERVING_TOKENIZER", tokenizerFile.toString(),
+                     "FLYWHEEL_SERVING_PORT", Integer.toString(port), "FLYWHEEL_SERVING_MODEL_NAME", "flywheel"), dir.resolve("serving.log"))) {
             Trainer learner = Trainer.start(TrainerConfig.from(settings(trainer)), tokenizer);
             Thread training = new Thread(learner::run, "trainer");
             training.start();
             try {
-                // text in -> tokens
-                try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(broker.producerProperties())) {
-                    for (int i = 0; i < documents.size(); i++) {
-                        RawText doc = new RawText("doc-" + i, "loop-test", documents.get(i), System.currentTimeMillis(), Map.of());
-                        producer.send(new ProducerRecord<>(topics.name(Topic.TEXT_RAW), doc.id().getBytes(StandardCharsets.UTF_8),
-                                RawText.CODEC.encode(doc)));
-                    }
-                    producer.flush();
+                // text in, through the ingest gateway (one NDJSON batch; and one bad request) -> tokens
+                await("the ingest gateway", () -> status("http://127.0.0.1:" + gatewayPort + "/q/health/ready"), c -> c == 200);
+                StringBuilder batch = new StringBuilder();
+                for (int i = 0; i < documents.size(); i++) {
+                    batch.append(JSON.createObjectNode().put("id", "doc-" + i).put("source", "loop-test").put("text", documents.get(i)))
+                            .append('\n');
                 }
+                assertEquals(202, post("http://127.0.0.1:" + gatewayPort + "/v1/documents", "application/x-ndjson", batch.toString()));
+                assertEquals(400, post("http://127.0.0.1:" + gatewayPort + "/v1/documents", "application/json", "{\"text\": "));
                 int tokenRecords = await("token records", () -> count(broker, topics.name(Topic.TOKENS)), n -> n >= 300);
                 assertTrue(tokenRecords <= documents.size());
 
@@ -165,7 +167,8 @@ class LoopEndToEndTest {
                 List<String> scrapes = List.of(text("http://127.0.0.1:" + tokens.metricsPort() + "/metrics"),
                         text("http://127.0.0.1:" + prefs.metricsPort() + "/metrics"),
                         text("http://127.0.0.1:" + learner.metricsPort() + "/metrics"),
-                        text("http://127.0.0.1:" + port + "/q/metrics"));
+                        text("http://127.0.0.1:" + port + "/q/metrics"),
+                        text("http://127.0.0.1:" + gatewayPort + "/q/metrics"));
                 assertEquals(List.of(), OpsContract.missing(OpsContract.uses(Path.of("..", "k8s")), OpsContract.exported(scrapes)));
             } finally {
                 learner.requestStop();
@@ -175,30 +178,30 @@ class LoopEndToEndTest {
         }
     }
 
-    // --- serving, the real app, as a child process ----------------------------------------------
+    // --- serving and the ingest gateway, the real apps, as child processes ---------------------
 
-    private static final class Serving implements AutoCloseable {
+    private static final class QuarkusApp implements AutoCloseable {
         private final Process process;
         private final Path log;
 
-        private Serving(Process process, Path log) {
+        private QuarkusApp(Process process, Path log) {
             this.process = process;
             this.log = log;
         }
 
-        static Serving start(int port, String bootstrap, String prefix, Path tokenizer, Path log) throws IOException {
-            Path jar = Path.of("..", "serving", "target", "quarkus-app", "quarkus-run.jar").toAbsolutePath().normalize();
-            assertTrue(Files.exists(jar), "serving is built before this module: " + jar);
+        /** Runs {@code <module>/target/quarkus-app/quarkus-run.jar}, built by the reactor before this module. */
+        static QuarkusApp start(String module, String heap, Map<String, String> env, Path log) throws IOException {
+            Path jar = Path.of("..", module, "target", "quarkus-app", "quarkus-run.jar").toAbsolutePath().normalize();
+            assertTrue(Files.exists(jar), module + " is built before this module: " + jar);
             List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                    "-Xmx768m", "-XX:+UseSerialGC"));
+                    heap, "-XX:+UseSerialGC"));
             cmd.addAll(List.of(System.getProperty("flywheel.test.nd4j-memory", "").split(" ")));
             cmd.addAll(List.of("-jar", jar.toString()));
             cmd.removeIf(String::isBlank);
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
-            pb.environment().putAll(Map.of("OMP_NUM_THREADS", "1", "FLYWHEEL_KAFKA_BOOTSTRAP", bootstrap,
-                    "FLYWHEEL_TOPICS_PREFIX", prefix, "FLYWHEEL_SERVING_TOKENIZER", tokenizer.toString(),
-                    "FLYWHEEL_SERVING_PORT", Integer.toString(port), "FLYWHEEL_SERVING_MODEL_NAME", "flywheel"));
-            return new Serving(pb.start(), log);
+            pb.environment().put("OMP_NUM_THREADS", "1");
+            pb.environment().putAll(env);
+            return new QuarkusApp(pb.start(), log);
         }
 
         @Override
@@ -207,8 +210,24 @@ class LoopEndToEndTest {
             if (!process.waitFor(30, TimeUnit.SECONDS)) {
                 process.destroyForcibly();
             }
-            System.out.println("--- serving log ---\n" + Files.readString(log));
+            System.out.println("--- " + log.getFileName() + " ---\n" + Files.readString(log));
         }
+    }
+
+    private static int status(String url) {
+        try {
+            return HTTP.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+        } catch (IOException e) {
+            return -1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
+        }
+    }
+
+    private static int post(String url, String contentType, String body) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(URI.create(url)).header("Content-Type", contentType)
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
     }
 
     private static long servedVersion(int port) {
