@@ -148,6 +148,60 @@ class ManifestsTest {
     }
 
     @Test
+    void theLocalOverlayFitsOneKafkaNode() throws Exception {
+        Assumptions.assumeTrue(Manifests.kubectlPresent(), "kubectl not found: overlays/local cannot be rendered here");
+        int nodes = 0;
+        for (JsonNode doc : Manifests.render(Manifests.ROOT.resolve("overlays/local"))) {
+            String kind = doc.path("kind").asText();
+            JsonNode spec = doc.path("spec");
+            String where = Manifests.id(doc);
+            assertEquals("flywheel", kind.equals("Namespace") ? doc.path("metadata").path("name").asText()
+                    : doc.path("metadata").path("namespace").asText(), where);
+            switch (kind) {
+                // A replication factor above the number of brokers: topics are never created, Streams never start.
+                case "KafkaNodePool" -> nodes += spec.path("replicas").asInt();
+                case "KafkaTopic" -> {
+                    assertEquals(1, spec.path("replicas").asInt(), where);
+                    assertEquals(1, spec.path("config").path("min.insync.replicas").asInt(), where);
+                }
+                case "Kafka" -> {
+                    JsonNode config = spec.path("kafka").path("config");
+                    for (String key : List.of("default.replication.factor", "min.insync.replicas", "offsets.topic.replication.factor",
+                            "transaction.state.log.replication.factor", "transaction.state.log.min.isr")) {
+                        assertEquals(1, config.path(key).asInt(), where + " " + key);
+                    }
+                }
+                case "ConfigMap" -> {
+                    if (doc.path("metadata").path("name").asText().equals("flywheel-config")) {
+                        assertEquals("1", doc.path("data").path("FLYWHEEL_TOPICS_REPLICATION_FACTOR").asText(), where);
+                    }
+                }
+                case "PersistentVolumeClaim" -> assertEquals("ReadWriteOnce", spec.path("accessModes").path(0).asText(), where);
+                default -> { }
+            }
+        }
+        assertEquals(1, nodes, "Kafka nodes in overlays/local");
+    }
+
+    @Test
+    void theGpuOverlayPutsOnlyTheTrainerOnAGpu() throws Exception {
+        Assumptions.assumeTrue(Manifests.kubectlPresent(), "kubectl not found: overlays/gpu cannot be rendered here");
+        Set<String> onGpu = new HashSet<>();
+        for (JsonNode doc : Manifests.render(Manifests.ROOT.resolve("overlays/gpu"))) {
+            for (JsonNode c : doc.path("spec").path("template").path("spec").path("containers")) {
+                if (!c.path("resources").path("limits").path("nvidia.com/gpu").isMissingNode()) {
+                    onGpu.add(doc.path("metadata").path("name").asText());
+                    assertTrue(c.path("image").asText().startsWith("flywheel/trainer-cuda:"), c.path("image").asText());
+                    JsonNode pod = doc.path("spec").path("template").path("spec");
+                    assertTrue(pod.path("tolerations").toString().contains("nvidia.com/gpu"), "tolerates the GPU taint");
+                    assertFalse(pod.path("nodeSelector").isEmpty(), "selects GPU nodes");
+                }
+            }
+        }
+        assertEquals(Set.of("trainer"), onGpu);
+    }
+
+    @Test
     void everyImageIsNamedInTheKustomization() throws Exception {
         JsonNode kustomization = Manifests.YAML.readTree(BASE.resolve("kustomization.yaml").toFile());
         Set<String> named = new HashSet<>();
