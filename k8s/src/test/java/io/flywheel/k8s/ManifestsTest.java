@@ -201,6 +201,57 @@ class ManifestsTest {
         assertEquals(Set.of("trainer"), onGpu);
     }
 
+    /**
+     * A misspelt FLYWHEEL_ variable is silently ignored by the service, so every one the manifests set
+     * must be a setting the code reads: a dotted key in the sources (core's Settings convention) or a
+     * key or variable of a Quarkus app's application.properties.
+     */
+    @Test
+    void everyFlywheelVariableIsASettingTheServicesRead() throws Exception {
+        Set<String> known = new HashSet<>();
+        java.util.regex.Pattern key = java.util.regex.Pattern.compile("\"([a-z][a-z0-9-]*(?:\\.[a-z0-9-]+)+)\"");
+        java.util.regex.Pattern quarkusKey = java.util.regex.Pattern.compile("(?m)^#?\\s*flywheel\\.([a-z0-9.-]+)=");
+        java.util.regex.Pattern quarkusVar = java.util.regex.Pattern.compile("\\$\\{(FLYWHEEL_[A-Z0-9_]+)");
+        Path project = Manifests.ROOT.getParent();
+        try (Stream<Path> files = Files.walk(project)) {
+            for (Path f : files.filter(p -> p.toString().contains("/src/main/")).toList()) {
+                String name = f.getFileName().toString();
+                if (name.endsWith(".java")) {
+                    java.util.regex.Matcher m = key.matcher(Files.readString(f));
+                    while (m.find()) {
+                        known.add(Settings.envName(m.group(1)));
+                    }
+                } else if (name.equals("application.properties")) {
+                    String text = Files.readString(f);
+                    java.util.regex.Matcher m = quarkusKey.matcher(text);
+                    while (m.find()) {
+                        known.add(Settings.envName(m.group(1)));
+                    }
+                    m = quarkusVar.matcher(text);
+                    while (m.find()) {
+                        known.add(m.group(1));
+                    }
+                }
+            }
+        }
+        assertTrue(known.contains("FLYWHEEL_KAFKA_BOOTSTRAP") && known.contains("FLYWHEEL_SERVING_API_KEYS"), "sources read: " + known.size());
+        Set<String> unknown = new java.util.TreeSet<>();
+        for (String dir : List.of("base", "overlays/local", "overlays/gpu")) {
+            List<JsonNode> docs = Manifests.kubectlPresent() ? Manifests.render(Manifests.ROOT.resolve(dir)) : Manifests.resourcesOf(BASE);
+            for (JsonNode doc : docs) {
+                List<String> names = new ArrayList<>();
+                if (doc.path("kind").asText().equals("ConfigMap")) {
+                    doc.path("data").fieldNames().forEachRemaining(names::add);
+                }
+                for (JsonNode c : doc.path("spec").path("template").path("spec").path("containers")) {
+                    c.path("env").forEach(e -> names.add(e.path("name").asText()));
+                }
+                names.stream().filter(n -> n.startsWith("FLYWHEEL_") && !known.contains(n)).forEach(n -> unknown.add(Manifests.id(doc) + ": " + n));
+            }
+        }
+        assertEquals(Set.of(), unknown);
+    }
+
     @Test
     void everyImageIsNamedInTheKustomization() throws Exception {
         JsonNode kustomization = Manifests.YAML.readTree(BASE.resolve("kustomization.yaml").toFile());
