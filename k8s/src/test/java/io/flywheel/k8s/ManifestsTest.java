@@ -17,6 +17,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -209,21 +212,21 @@ class ManifestsTest {
     @Test
     void everyFlywheelVariableIsASettingTheServicesRead() throws Exception {
         Set<String> known = new HashSet<>();
-        java.util.regex.Pattern key = java.util.regex.Pattern.compile("\"([a-z][a-z0-9-]*(?:\\.[a-z0-9-]+)+)\"");
-        java.util.regex.Pattern quarkusKey = java.util.regex.Pattern.compile("(?m)^#?\\s*flywheel\\.([a-z0-9.-]+)=");
-        java.util.regex.Pattern quarkusVar = java.util.regex.Pattern.compile("\\$\\{(FLYWHEEL_[A-Z0-9_]+)");
+        Pattern key = Pattern.compile("\"([a-z][a-z0-9-]*(?:\\.[a-z0-9-]+)+)\"");
+        Pattern quarkusKey = Pattern.compile("(?m)^#?\\s*flywheel\\.([a-z0-9.-]+)=");
+        Pattern quarkusVar = Pattern.compile("\\$\\{(FLYWHEEL_[A-Z0-9_]+)");
         Path project = Manifests.ROOT.getParent();
         try (Stream<Path> files = Files.walk(project)) {
             for (Path f : files.filter(p -> p.toString().contains("/src/main/")).toList()) {
                 String name = f.getFileName().toString();
                 if (name.endsWith(".java")) {
-                    java.util.regex.Matcher m = key.matcher(Files.readString(f));
+                    Matcher m = key.matcher(Files.readString(f));
                     while (m.find()) {
                         known.add(Settings.envName(m.group(1)));
                     }
                 } else if (name.equals("application.properties")) {
                     String text = Files.readString(f);
-                    java.util.regex.Matcher m = quarkusKey.matcher(text);
+                    Matcher m = quarkusKey.matcher(text);
                     while (m.find()) {
                         known.add(Settings.envName(m.group(1)));
                     }
@@ -235,7 +238,7 @@ class ManifestsTest {
             }
         }
         assertTrue(known.contains("FLYWHEEL_KAFKA_BOOTSTRAP") && known.contains("FLYWHEEL_SERVING_API_KEYS"), "sources read: " + known.size());
-        Set<String> unknown = new java.util.TreeSet<>();
+        Set<String> unknown = new TreeSet<>();
         for (String dir : List.of("base", "overlays/local", "overlays/gpu")) {
             List<JsonNode> docs = Manifests.kubectlPresent() ? Manifests.render(Manifests.ROOT.resolve(dir)) : Manifests.resourcesOf(BASE);
             for (JsonNode doc : docs) {

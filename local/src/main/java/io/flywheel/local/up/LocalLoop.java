@@ -96,10 +96,7 @@ public final class LocalLoop {
 
         if (prometheus != null) {
             LocalPrometheus.writeConfig(data, options.apiPort());
-            services.add(ChildProcess.program("prometheus", LocalPrometheus.command(prometheus, data, options.prometheusPort()),
-                    Map.of(), logs));
-            Files.writeString(data.resolve("services.pid"), services.get(services.size() - 1).pid() + "\n", StandardCharsets.UTF_8,
-                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+            track(ChildProcess.program("prometheus", LocalPrometheus.command(prometheus, data, options.prometheusPort()), Map.of(), logs));
         }
 
         System.out.println("flywheel: starting services (logs in " + logs + ")");
@@ -153,7 +150,11 @@ public final class LocalLoop {
     // --- services --------------------------------------------------------------------------------
 
     private void start(String name, List<String> jvm, List<String> args, Map<String, String> env, Path logs) throws IOException {
-        ChildProcess child = ChildProcess.java(name, data.toString(), jvm, args, env, logs);
+        track(ChildProcess.java(name, data.toString(), jvm, args, env, logs));
+    }
+
+    /** Stopped with the rest, and recorded in services.pid so that a later up finds it if we are killed outright. */
+    private void track(ChildProcess child) throws IOException {
         services.add(child);
         Files.writeString(data.resolve("services.pid"), child.pid() + "\n", StandardCharsets.UTF_8,
                 java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
