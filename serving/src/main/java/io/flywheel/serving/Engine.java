@@ -2,8 +2,10 @@ package io.flywheel.serving;
 
 import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.model.Generator;
+import io.flywheel.model.Gpt;
 import io.flywheel.model.GptConfig;
 import io.flywheel.model.Inference;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.jboss.logging.Logger;
@@ -56,7 +58,6 @@ public final class Engine {
         return tokenizer;
     }
 
-    /** A generator that stops at {@code <|endoftext|>} (completions) or also at {@code <|end|>} (chat). */
     /**
      * The reward head's score of an answer to a prompt, on the sequence the trainer's pairs use:
      * the prompt, the answer's text re-encoded, and {@code <|end|>} closing a chat turn.
@@ -64,15 +65,16 @@ public final class Engine {
     public double reward(int[] prompt, String answer, boolean chat) {
         int[] ids = tokenizer.encode(answer);
         if (chat && tokenizer.specialTokens().containsKey("<|end|>")) {
-            ids = java.util.Arrays.copyOf(ids, ids.length + 1);
+            ids = Arrays.copyOf(ids, ids.length + 1);
             ids[ids.length - 1] = tokenizer.specialId("<|end|>");
         }
         if (ids.length == 0) {
             ids = new int[] {tokenizer.specialId("<|endoftext|>")};
         }
-        return inference.reward(io.flywheel.model.Gpt.Sequence.fit(prompt, ids, config().contextLength()).tokens());
+        return inference.reward(Gpt.Sequence.fit(prompt, ids, config().contextLength()).tokens());
     }
 
+    /** A generator that stops at {@code <|endoftext|>} (completions) or also at {@code <|end|>} (chat). */
     public Generator generator(boolean chat) {
         return chat ? new Generator(inference, tokenizer, CHAT_STOPS) : new Generator(inference, tokenizer);
     }
