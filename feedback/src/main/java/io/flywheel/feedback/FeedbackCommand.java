@@ -1,17 +1,14 @@
 package io.flywheel.feedback;
 
 import io.flywheel.core.cli.CommandLines;
-import io.flywheel.core.cli.UsageError;
 import io.flywheel.core.config.Settings;
+import io.flywheel.core.streams.StreamsApp;
 import io.flywheel.core.tokenizer.Tokenizer;
-import io.flywheel.core.tokenizer.TokenizerFiles;
 import io.flywheel.core.topics.Topic;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -46,37 +43,18 @@ public final class FeedbackCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Settings settings = Settings.fromEnvironment();
-        Map<String, String> streamsOverrides = new LinkedHashMap<>();
-        for (var e : set.entrySet()) {
-            if (e.getKey().startsWith("streams.")) {
-                streamsOverrides.put(e.getKey().substring("streams.".length()), e.getValue());
-            } else {
-                settings = settings.with(e.getKey(), e.getValue());
-            }
-        }
-        settings = settings.with("kafka.bootstrap", bootstrap).with("feedback.tokenizer", tokenizer)
+        StreamsApp.Overrides overrides = StreamsApp.Overrides.split(Settings.fromEnvironment(), set);
+        Settings settings = overrides.settings().with("kafka.bootstrap", bootstrap).with("feedback.tokenizer", tokenizer)
                 .with("feedback.state-dir", stateDir).with("feedback.guarantee", guarantee).with("feedback.metrics.port", metricsPort);
         FeedbackConfig config = FeedbackConfig.from(settings);
-        Tokenizer tok;
-        try {
-            tok = TokenizerFiles.load(config.tokenizer());
-        } catch (IOException e) {
-            throw new UsageError("cannot load tokenizer '" + config.tokenizer() + "': " + e.getMessage(), e);
-        }
-        FeedbackStream stream = FeedbackStream.start(config, tok, streamsOverrides);
-        CountDownLatch stopped = new CountDownLatch(1);
-        // Ctrl-C and SIGTERM: close Streams (which commits what is done), then let the JVM exit.
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            stream.close();
-            stopped.countDown();
-        }, "feedback-shutdown"));
+        Tokenizer tok = CommandLines.tokenizer(config.tokenizer());
+        StreamsApp stream = FeedbackStream.start(config, tok, overrides.streams()).closeOnShutdown("feedback");
         System.out.println("feedback: " + config.topics().name(Topic.FEEDBACK_RAW) + " + " + config.topics().name(Topic.RESPONSES)
                     + " -> " + config.topics().name(Topic.PREFERENCES) + " with tokenizer " + tok.name()
                     + " (" + tok.id().substring(0, 12) + "), " + config.guarantee());
         System.out.println("metrics: http://" + config.metricsHost() + ":" + stream.metricsPort() + "/metrics");
         System.out.flush();
-        stopped.await();
+        stream.awaitShutdown();
         return 0;
     }
 

@@ -9,6 +9,7 @@ import io.flywheel.core.records.Feedback;
 import io.flywheel.core.records.PreferenceRecord;
 import io.flywheel.core.records.RejectedText;
 import io.flywheel.core.records.ResponseRecord;
+import io.flywheel.core.streams.StreamsApp;
 import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.core.topics.Topic;
 import io.flywheel.testsupport.KafkaBroker;
@@ -58,7 +59,7 @@ class FeedbackStreamTest {
         String feedback = config.topics().name(Topic.FEEDBACK_RAW);
 
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(broker.producerProperties())) {
-            FeedbackStream stream = FeedbackStream.start(config, tokenizer, Map.of());
+            StreamsApp stream = FeedbackStream.start(config, tokenizer, Map.of());
             try {
                 // Feedback first, its response later: it must wait and then join.
                 send(producer, feedback, "late", Feedback.CODEC.encode(new Feedback.Rating("late", 1, "ann", null, 1L)));

@@ -6,6 +6,7 @@ import io.flywheel.core.records.CheckpointEvent;
 import io.flywheel.core.records.RawText;
 import io.flywheel.core.records.Split;
 import io.flywheel.core.records.TokenRecord;
+import io.flywheel.core.streams.StreamsApp;
 import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.core.tokenizer.TokenizerFiles;
 import io.flywheel.core.topics.Topic;
@@ -90,7 +91,7 @@ public final class FreshnessBenchmark {
             Map<String, Placed> placed = new ConcurrentHashMap<>();
             Map<Long, Long> checkpointStep = new ConcurrentHashMap<>();
             TreeMap<Long, Long> firstServedAt = new TreeMap<>();      // version -> first time serving reported it
-            try (TokenizerStream stream = TokenizerStream.start(StreamConfig.from(streamSettings), tokenizer, Map.of())) {
+            try (StreamsApp stream = TokenizerStream.start(StreamConfig.from(streamSettings), tokenizer, Map.of())) {
                 Trainer trainer = Trainer.start(TrainerConfig.from(trainerSettings), tokenizer);
                 Thread training = new Thread(trainer::run, "trainer");
                 training.start();

@@ -2,6 +2,7 @@ package io.flywheel.bench;
 
 import io.flywheel.core.config.Settings;
 import io.flywheel.core.records.RawText;
+import io.flywheel.core.streams.StreamsApp;
 import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.core.tokenizer.TokenizerFiles;
 import io.flywheel.core.topics.Topic;
@@ -151,7 +152,7 @@ public final class StreamBenchmark {
         c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         List<String> warmup = shuffledDocuments(docs, 3 * docs.size(), 10);
         long start = System.nanoTime();
-        try (TokenizerStream stream = TokenizerStream.start(config, tokenizer, Map.of());
+        try (StreamsApp stream = TokenizerStream.start(config, tokenizer, Map.of());
              var consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
             consumer.subscribe(List.of(config.topics().name(Topic.TOKENS), config.topics().name(Topic.TEXT_REJECTED)));
             produce(bootstrap, config.topics(), warmup, 0);

@@ -10,6 +10,7 @@ import io.flywheel.core.checkpoint.CheckpointLog;
 import io.flywheel.core.config.Settings;
 import io.flywheel.core.records.CheckpointEvent;
 import io.flywheel.core.records.PreferenceRecord;
+import io.flywheel.core.streams.StreamsApp;
 import io.flywheel.core.tokenizer.BpeTrainer;
 import io.flywheel.core.tokenizer.PreTokenizer;
 import io.flywheel.core.tokenizer.Tokenizer;
@@ -110,8 +111,8 @@ class LoopEndToEndTest {
 
         int port = freePort();
         int gatewayPort = freePort();
-        try (TokenizerStream tokens = TokenizerStream.start(StreamConfig.from(settings(stream)), tokenizer, Map.of());
-             FeedbackStream prefs = FeedbackStream.start(FeedbackConfig.from(settings(feedback)), tokenizer, Map.of());
+        try (StreamsApp tokens = TokenizerStream.start(StreamConfig.from(settings(stream)), tokenizer, Map.of());
+             StreamsApp prefs = FeedbackStream.start(FeedbackConfig.from(settings(feedback)), tokenizer, Map.of());
              QuarkusApp gateway = QuarkusApp.start("ingest-gateway", "-Xmx256m", Map.of("FLYWHEEL_KAFKA_BOOTSTRAP", broker.bootstrapServers(),
                      "FLYWHEEL_TOPICS_PREFIX", prefix, "FLYWHEEL_GATEWAY_PORT", Integer.toString(gatewayPort)), dir.resolve("gateway.log"));
              QuarkusApp serving = QuarkusApp.start("serving", "-Xmx768m", Map.of("FLYWHEEL_KAFKA_BOOTSTRAP", broker.bootstrapServers(),

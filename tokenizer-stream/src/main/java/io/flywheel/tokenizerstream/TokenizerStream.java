@@ -1,42 +1,27 @@
 package io.flywheel.tokenizerstream;
 
-import io.flywheel.core.metrics.ConsumerLag;
-import io.flywheel.core.metrics.MetricsServer;
+import io.flywheel.core.streams.StreamsApp;
 import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.core.topics.Topic;
 import io.flywheel.core.topics.TopicCatalog;
 import java.io.IOException;
-import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.config.TopicConfig;
-import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
-import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
- * The running tokenizer stream: the topology in a {@link KafkaStreams} client, and the metrics
- * server whose {@code /health/ready} is up only while Streams is RUNNING.
+ * Starts the tokenizer stream: its topology and Kafka Streams settings, run the way every
+ * Flywheel stream runs ({@link StreamsApp}: metrics, readiness, consumer lag, thread replacement).
  */
-public final class TokenizerStream implements AutoCloseable {
-
-    private static final Logger log = LoggerFactory.getLogger(TokenizerStream.class);
+public final class TokenizerStream {
 
     /** Internal topics carry a candidate: the raw original plus its token ids. */
     private static final int INTERNAL_MAX_MESSAGE_BYTES = TopicCatalog.MAX_REJECTED_MESSAGE_BYTES;
 
-    private final KafkaStreams streams;
-    private final MetricsServer metricsServer;
-
-    private TokenizerStream(KafkaStreams streams, MetricsServer metricsServer) {
-        this.streams = streams;
-        this.metricsServer = metricsServer;
-    }
+    private TokenizerStream() {}
 
     /**
      * Starts the metrics server and the stream; returns without waiting for RUNNING.
@@ -44,25 +29,13 @@ public final class TokenizerStream implements AutoCloseable {
      * @param streamsOverrides Kafka Streams (or {@code producer.}/{@code consumer.}-prefixed client)
      *                         properties applied last, e.g. {@code session.timeout.ms}
      */
-    public static TokenizerStream start(StreamConfig config, Tokenizer tokenizer, Map<String, String> streamsOverrides) throws IOException {
-        KafkaStreams[] holder = new KafkaStreams[1];
-        MetricsServer metricsServer = MetricsServer.start(config.metricsHost(), config.metricsPort(),
-                () -> holder[0] != null && holder[0].state() == KafkaStreams.State.RUNNING);
-        StreamMetrics metrics = new StreamMetrics(metricsServer.registry());
+    public static StreamsApp start(StreamConfig config, Tokenizer tokenizer, Map<String, String> streamsOverrides) throws IOException {
         Properties props = properties(config);
         props.putAll(streamsOverrides);
-        KafkaStreams streams = new KafkaStreams(new TokenizerTopology(config, tokenizer, metrics).build(), props);
-        holder[0] = streams;
-        ConsumerLag.register(metricsServer.registry(), "flywheel_stream_consumer_lag", "Records on text.raw not yet read by this instance", streams::metrics, List.of(config.topics().name(Topic.TEXT_RAW)));
-        streams.setStateListener((now, before) -> log.info("tokenizer stream: {} -> {}", before, now));
-        // A thread that dies of an unexpected error (a broker outage, a fenced producer) is replaced
-        // and resumes from the last committed transaction; bad records never get here.
-        streams.setUncaughtExceptionHandler(e -> {
-            log.error("tokenizer stream thread failed; replacing it", e);
-            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
-        });
-        streams.start();
-        return new TokenizerStream(streams, metricsServer);
+        StreamsApp.Spec spec = new StreamsApp.Spec("tokenizer stream", config.metricsHost(), config.metricsPort(),
+                "flywheel_stream_consumer_lag", config.topics().name(Topic.TEXT_RAW));
+        return StreamsApp.start(spec,
+                registry -> new TokenizerTopology(config, tokenizer, new StreamMetrics(registry)).build(), props);
     }
 
     static Properties properties(StreamConfig config) {
@@ -83,20 +56,5 @@ public final class TokenizerStream implements AutoCloseable {
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG), 4 * 1024 * 1024);
         p.put(StreamsConfig.topicPrefix(TopicConfig.MAX_MESSAGE_BYTES_CONFIG), Integer.toString(INTERNAL_MAX_MESSAGE_BYTES));
         return p;
-    }
-
-    public KafkaStreams.State state() {
-        return streams.state();
-    }
-
-    public int metricsPort() {
-        return metricsServer.port();
-    }
-
-    /** Stops the stream (committing what is done) and then the metrics server. */
-    @Override
-    public void close() {
-        streams.close(Duration.ofSeconds(30));
-        metricsServer.close();
     }
 }

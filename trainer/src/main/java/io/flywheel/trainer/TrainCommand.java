@@ -1,12 +1,9 @@
 package io.flywheel.trainer;
 
 import io.flywheel.core.cli.CommandLines;
-import io.flywheel.core.cli.UsageError;
 import io.flywheel.core.config.Settings;
 import io.flywheel.core.tokenizer.Tokenizer;
-import io.flywheel.core.tokenizer.TokenizerFiles;
 import io.flywheel.core.topics.Topic;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -57,12 +54,7 @@ public final class TrainCommand implements Callable<Integer> {
                 .with("trainer.checkpoint-dir", checkpointDir).with("trainer.init", init)
                 .with("trainer.model-name", modelName).with("trainer.metrics.port", metricsPort);
         TrainerConfig config = TrainerConfig.from(settings);
-        Tokenizer tok;
-        try {
-            tok = TokenizerFiles.load(config.tokenizer());
-        } catch (IOException e) {
-            throw new UsageError("cannot load tokenizer '" + config.tokenizer() + "': " + e.getMessage(), e);
-        }
+        Tokenizer tok = CommandLines.tokenizer(config.tokenizer());
         Trainer trainer = Trainer.start(config, tok);
         // Ctrl-C and SIGTERM: finish the step, write a final checkpoint, then let the JVM exit.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -2,6 +2,9 @@ package io.flywheel.core.cli;
 
 import io.flywheel.core.config.EnvDefaults;
 import io.flywheel.core.config.Settings;
+import io.flywheel.core.tokenizer.Tokenizer;
+import io.flywheel.core.tokenizer.TokenizerFiles;
+import java.io.IOException;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 
@@ -34,5 +37,14 @@ public final class CommandLines {
             return EXIT_FAILED;
         });
         return cli.execute(args);
+    }
+
+    /** A service's tokenizer (a file or a public vocabulary name); one that cannot be read is bad usage. */
+    public static Tokenizer tokenizer(String fileOrName) {
+        try {
+            return TokenizerFiles.load(fileOrName);
+        } catch (IOException e) {
+            throw new UsageError("cannot load tokenizer '" + fileOrName + "': " + e.getMessage(), e);
+        }
     }
 }
