@@ -50,6 +50,7 @@ public class Admission {
         metrics.running().incrementAndGet();
         return () -> {
             metrics.running().decrementAndGet();
+            metrics.slotFreed();
             running.release();
         };
     }

@@ -29,6 +29,12 @@ public final class ApiError extends RuntimeException {
         return new ApiError(400, "invalid_request_error", param, "invalid_value", message, null);
     }
 
+    /** 400: a parameter this endpoint does not know (OpenAI's "Unrecognized request argument"). */
+    public static ApiError unknownParameter(String param) {
+        return new ApiError(400, "invalid_request_error", param, "unknown_parameter",
+                "Unrecognized request argument supplied: " + param, null);
+    }
+
     public static ApiError badRequest(String code, String message) {
         return new ApiError(400, "invalid_request_error", null, code, message, null);
     }
@@ -51,6 +57,11 @@ public final class ApiError extends RuntimeException {
         return new ApiError(413, "invalid_request_error", param, "context_length_exceeded",
                 "This model's maximum context length is " + context + " tokens; the prompt has " + promptTokens
                         + " tokens, which leaves no room to generate", null);
+    }
+
+    /** 413: a part of the request is larger than its documented limit. */
+    public static ApiError tooLarge(String param, String code, String message) {
+        return new ApiError(413, "invalid_request_error", param, code, message, null);
     }
 
     public static ApiError rateLimited(int perMinute, int retryAfterSeconds) {

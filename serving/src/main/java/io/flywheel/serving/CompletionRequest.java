@@ -25,7 +25,20 @@ record CompletionRequest(boolean chat, String model, String promptText, int[] pr
 
     /** Parameters OpenAI offers that this server does not implement: refused rather than ignored. */
     private static final Set<String> UNSUPPORTED = Set.of("tools", "tool_choice", "functions", "function_call",
-            "response_format", "suffix", "logit_bias", "audio", "modalities", "prediction");
+            "response_format", "suffix", "logit_bias", "audio", "modalities", "prediction", "top_logprobs", "web_search_options");
+
+    /** Every parameter either endpoint knows, as OpenAI names them, plus the {@code top_k} extension. */
+    private static final Set<String> COMMON = Set.of("model", "n", "best_of", "stream", "stream_options", "temperature", "top_p",
+            "top_k", "seed", "stop", "max_tokens", "max_completion_tokens", "user", "presence_penalty", "frequency_penalty",
+            "logit_bias", "logprobs");
+    private static final Set<String> COMPLETIONS = Set.of("prompt", "echo", "suffix");
+    /**
+     * Chat's own; {@code store}, {@code metadata}, {@code service_tier}, {@code parallel_tool_calls}
+     * and {@code reasoning_effort} change nothing here and are accepted, as OpenAI's clients send them.
+     */
+    private static final Set<String> CHAT = Set.of("messages", "top_logprobs", "tools", "tool_choice", "functions",
+            "function_call", "response_format", "audio", "modalities", "prediction", "parallel_tool_calls", "store",
+            "metadata", "service_tier", "reasoning_effort", "web_search_options");
 
     /** The sampling of choice {@code index}: its own seed when one was given, so choices differ. */
     Sampling sampling(int index, int maxTokens) {
@@ -35,6 +48,13 @@ record CompletionRequest(boolean chat, String model, String promptText, int[] pr
     static CompletionRequest parse(JsonNode body, boolean chat, Tokenizer tokenizer, String servedModel) {
         if (body == null || !body.isObject()) {
             throw ApiError.badRequest("invalid_json", "The request body must be a JSON object");
+        }
+        // OpenAI answers 400 for an argument it does not recognise; a typo must not pass as a default.
+        for (var names = body.fieldNames(); names.hasNext(); ) {
+            String name = names.next();
+            if (!COMMON.contains(name) && !(chat ? CHAT : COMPLETIONS).contains(name)) {
+                throw ApiError.unknownParameter(name);
+            }
         }
         for (String name : UNSUPPORTED) {
             if (body.has(name) && !body.get(name).isNull()) {
@@ -76,11 +96,13 @@ record CompletionRequest(boolean chat, String model, String promptText, int[] pr
             } else if (prompt != null && prompt.isArray() && prompt.size() > 0 && allInts(prompt)) {
                 ids = new int[prompt.size()];
                 for (int i = 0; i < ids.length; i++) {
-                    ids[i] = prompt.get(i).asInt();
-                    if (ids[i] < 0 || ids[i] >= tokenizer.vocabSize()) {
-                        throw ApiError.invalid("prompt", "token id " + ids[i] + " is outside the vocabulary (0.."
+                    // Checked at full width: asInt() would wrap 2^32 + 200 to 200.
+                    JsonNode id = prompt.get(i);
+                    if (!id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= tokenizer.vocabSize()) {
+                        throw ApiError.invalid("prompt", "token id " + id.asText() + " is outside the vocabulary (0.."
                                 + (tokenizer.vocabSize() - 1) + ")");
                     }
+                    ids[i] = id.asInt();
                 }
                 promptText = tokenizer.decode(ids);
             } else {

@@ -7,6 +7,7 @@ import io.flywheel.core.records.ResponseRecord;
 import io.flywheel.core.serde.Json;
 import io.flywheel.model.Generator;
 import io.smallrye.common.annotation.Blocking;
+import io.vertx.ext.web.RoutingContext;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
@@ -24,6 +25,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.function.Consumer;
+import org.jboss.logging.Logger;
 
 /**
  * OpenAI's {@code /v1/completions}, {@code /v1/chat/completions} and {@code /v1/models}. A request
@@ -36,6 +38,9 @@ import java.util.function.Consumer;
 public class CompletionsResource {
 
     static final String VERSION_HEADER = "X-Flywheel-Model-Version";
+    /** Counted for requests whose client left before the answer was complete (nginx's convention). */
+    static final int CLIENT_CLOSED = 499;
+    private static final Logger LOG = Logger.getLogger(CompletionsResource.class);
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final char[] ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".toCharArray();
 
@@ -70,63 +75,82 @@ public class CompletionsResource {
     @POST
     @Path("/completions")
     @Consumes(MediaType.APPLICATION_JSON)
-    public Response completions(JsonNode body) {
-        return complete(body, false);
+    public Response completions(JsonNode body, RoutingContext http) {
+        return complete(body, false, http);
     }
 
     @POST
     @Path("/chat/completions")
     @Consumes(MediaType.APPLICATION_JSON)
-    public Response chatCompletions(JsonNode body) {
-        return complete(body, true);
+    public Response chatCompletions(JsonNode body, RoutingContext http) {
+        return complete(body, true, http);
     }
 
-    private Response complete(JsonNode body, boolean chat) {
+    private Response complete(JsonNode body, boolean chat, RoutingContext http) {
         long arrived = System.nanoTime();
         CompletionRequest request = CompletionRequest.parse(body, chat, registry.tokenizer(), config.modelName());
         if (registry.version().isEmpty()) {
             throw ApiError.modelNotLoaded();
         }
-        Admission.Slot slot = admission.enter();
-        Engine engine;
+        Generation generation = hold();
+        http.addEndHandler(ended -> generation.abandon());
+        if (http.response().closed()) {
+            generation.abandon();     // it left while waiting for its slot, before the handler was there
+        }
+        if (!request.stream()) {
+            try (generation) {
+                if (!generation.claim()) {
+                    throw new Generation.ClientGone();
+                }
+                Answer answer = answer(request, generation, arrived);
+                ObjectNode json = answer.whole();
+                metrics.request(200);
+                return Response.ok(Json.write(json), MediaType.APPLICATION_JSON_TYPE).header(VERSION_HEADER, answer.version()).build();
+            }
+        }
+        Answer answer;
         try {
-            engine = registry.lease().orElseThrow(ApiError::modelNotLoaded);
+            answer = answer(request, generation, arrived);
+        } catch (RuntimeException e) {
+            generation.close();
+            throw e;
+        }
+        // From here the stream's writer owns the hold; if it never runs (the client left before the
+        // answer began), the connection's end handler gives the hold back.
+        StreamingOutput sse = out -> {
+            if (!generation.claim()) {
+                return;
+            }
+            try (generation) {
+                answer.stream(out);
+            } catch (Generation.ClientGone | IOException gone) {
+                metrics.request(CLIENT_CLOSED);
+            }
+        };
+        metrics.request(200);
+        return Response.ok(sse, "text/event-stream").header(VERSION_HEADER, answer.version())
+                .header("Cache-Control", "no-cache").header("X-Accel-Buffering", "no").build();
+    }
+
+    /** A generation slot, then a lease on the engine serving at that moment. */
+    private Generation hold() {
+        Admission.Slot slot = admission.enter();
+        try {
+            return new Generation(slot, registry.lease().orElseThrow(ApiError::modelNotLoaded));
         } catch (RuntimeException e) {
             slot.close();
             throw e;
         }
-        boolean handedOver = false;
-        try {
-            int context = engine.config().contextLength();
-            if (request.promptTokens().length >= context) {
-                throw ApiError.contextLength(chat ? "messages" : "prompt", request.promptTokens().length, context);
-            }
-            int room = context - request.promptTokens().length;
-            int maxTokens = Math.min(room, request.maxTokens() != null ? request.maxTokens() : config.defaultMaxTokens());
-            Answer answer = new Answer(request, engine, maxTokens, arrived, (chat ? "chatcmpl-" : "cmpl-") + randomId());
-            if (!request.stream()) {
-                ObjectNode json = answer.whole();
-                metrics.request(200);
-                return Response.ok(Json.write(json), MediaType.APPLICATION_JSON_TYPE).header(VERSION_HEADER, engine.version()).build();
-            }
-            handedOver = true;
-            StreamingOutput sse = out -> {
-                try {
-                    answer.stream(out);
-                } finally {
-                    engine.release();
-                    slot.close();
-                }
-            };
-            metrics.request(200);
-            return Response.ok(sse, "text/event-stream").header(VERSION_HEADER, engine.version())
-                    .header("Cache-Control", "no-cache").header("X-Accel-Buffering", "no").build();
-        } finally {
-            if (!handedOver) {
-                engine.release();
-                slot.close();
-            }
+    }
+
+    private Answer answer(CompletionRequest request, Generation generation, long arrived) {
+        int context = generation.engine().config().contextLength();
+        if (request.promptTokens().length >= context) {
+            throw ApiError.contextLength(request.chat() ? "messages" : "prompt", request.promptTokens().length, context);
         }
+        int room = context - request.promptTokens().length;
+        int maxTokens = Math.min(room, request.maxTokens() != null ? request.maxTokens() : config.defaultMaxTokens());
+        return new Answer(request, generation, maxTokens, arrived, (request.chat() ? "chatcmpl-" : "cmpl-") + randomId());
     }
 
     private static String randomId() {
@@ -140,6 +164,7 @@ public class CompletionsResource {
     /** One request's answer, produced on the engine it leased. */
     private final class Answer {
         private final CompletionRequest request;
+        private final Generation generation;
         private final Engine engine;
         private final int maxTokens;
         private final long arrived;
@@ -149,18 +174,24 @@ public class CompletionsResource {
         private boolean firstToken = true;
         private int generated;
 
-        Answer(CompletionRequest request, Engine engine, int maxTokens, long arrived, String id) {
+        Answer(CompletionRequest request, Generation generation, int maxTokens, long arrived, String id) {
             this.request = request;
-            this.engine = engine;
+            this.generation = generation;
+            this.engine = generation.engine();
             this.maxTokens = maxTokens;
             this.arrived = arrived;
             this.id = id;
+        }
+
+        long version() {
+            return engine.version();
         }
 
         /** Generates choice {@code index}, passing text pieces to {@code onText} as they become final. */
         private Generator.Completion choice(int index, Consumer<String> onText) {
             Generator.Completion c = engine.generator(request.chat()).generate(request.promptTokens(), request.sampling(index, maxTokens),
                     onText, token -> {
+                        generation.checkClient();
                         long now = System.nanoTime();
                         if (firstToken) {
                             metrics.firstToken(now - arrived);
@@ -252,9 +283,12 @@ public class CompletionsResource {
                 out.flush();
             } catch (UncheckedIOException e) {
                 throw e.getCause();     // the client went away
+            } catch (Generation.ClientGone e) {
+                throw e;
             } catch (RuntimeException e) {
                 // The status line is sent: report the failure in the stream, as OpenAI does.
-                send(out, Json.object().set("error", Json.object().put("message", "generation failed: " + e.getMessage())
+                LOG.error("generation failed", e);
+                send(out, Json.object().set("error", Json.object().put("message", "The server had an error while generating")
                         .put("type", "server_error").putNull("param").put("code", "internal_error")));
             }
         }

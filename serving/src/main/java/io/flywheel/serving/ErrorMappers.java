@@ -23,10 +23,20 @@ public class ErrorMappers {
         return error.toResponse();
     }
 
+    /** Where the JSON broke, in the client's terms; the parser's own message names its internals. */
     @ServerExceptionMapper
     public Response json(JsonProcessingException e) {
-        return apiError(ApiError.badRequest("invalid_json", "We could not parse the JSON body of your request: "
-                + e.getOriginalMessage()));
+        String where = e.getLocation() == null || e.getLocation().getLineNr() < 1 ? ""
+                : " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")";
+        return apiError(ApiError.badRequest("invalid_json", "We could not parse the JSON body of your request" + where
+                + ": it must be one complete JSON object"));
+    }
+
+    /** Nobody is left to answer; counted, not logged as a failure. */
+    @ServerExceptionMapper
+    public Response clientGone(Generation.ClientGone e) {
+        metrics.request(CompletionsResource.CLIENT_CLOSED);
+        return Response.status(CompletionsResource.CLIENT_CLOSED).build();
     }
 
     /** 404, 405, 415 and the like, which JAX-RS raises before our code runs. */

@@ -123,10 +123,12 @@ public class ModelRegistry {
         });
         try {
             if (!done.get()) {
-                throw new IOException("checkpoint " + version + " could not be loaded from " + folder + " (see the log)");
+                // The folder is the operator's business (it is in the log), not the caller's.
+                throw new IOException("checkpoint " + version + " is not in the store or does not verify");
             }
         } catch (ExecutionException e) {
-            throw new IOException(e.getCause());
+            LOG.errorf(e.getCause(), "pinning checkpoint %d failed", version);
+            throw new IOException("checkpoint " + version + " could not be loaded");
         }
         return version;
     }

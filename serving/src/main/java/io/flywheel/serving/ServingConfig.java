@@ -2,6 +2,7 @@ package io.flywheel.serving;
 
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 
@@ -45,4 +46,22 @@ public interface ServingConfig {
     /** Tokens generated to warm a new checkpoint before it takes traffic. */
     @WithDefault("4")
     int warmupTokens();
+
+    /**
+     * A request body must arrive whole within this time; it is read before a worker thread is
+     * taken, so a slow client costs a connection, not a worker. After it: 408.
+     */
+    @WithDefault("10s")
+    Duration bodyTimeout();
+
+    /** The largest request body; a larger one is 413 (whether declared or sent in chunks). */
+    @WithDefault("8388608")
+    int maxBodyBytes();
+
+    /**
+     * Readiness fails when requests wait but no token has been generated for this long (a stuck
+     * engine), and when completions could not be written to the responses topic for this long.
+     */
+    @WithDefault("30s")
+    Duration stallTimeout();
 }

@@ -29,6 +29,8 @@ public class ServingMetrics {
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicInteger waiting = new AtomicInteger();
     private final AtomicLong servedVersion = new AtomicLong();
+    /** When a token was last generated or a generation last ended: the watchdog's measure of progress. */
+    private volatile long lastProgress = System.nanoTime();
 
     ServingMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -77,11 +79,23 @@ public class ServingMetrics {
     }
 
     void firstToken(long nanos) {
+        lastProgress = System.nanoTime();
         timeToFirstToken.record(Duration.ofNanos(nanos));
     }
 
     void interToken(long nanos) {
+        lastProgress = System.nanoTime();
         timePerOutputToken.record(Duration.ofNanos(nanos));
+    }
+
+    /** A generation slot came free. */
+    void slotFreed() {
+        lastProgress = System.nanoTime();
+    }
+
+    /** Nanoseconds since the engine last made progress (a token, or a slot freed). */
+    long sinceProgress() {
+        return System.nanoTime() - lastProgress;
     }
 
     void finished(long nanos, int prompt, int generated) {

@@ -204,8 +204,10 @@ class CompletionsTest {
                 400, "invalid_value", "messages[0].role");
         assertError(post("/v1/chat/completions", ServingResource.API_KEY, "{\"model\":\"test-model\",\"messages\":[]}"),
                 400, "invalid_value", "messages");
+        assertError(post("/v1/chat/completions", ServingResource.API_KEY,
+                "{\"model\":\"test-model\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[]}"), 400, "invalid_value", "tools");
         assertError(post("/v1/completions", ServingResource.API_KEY, "{\"model\":\"test-model\",\"prompt\":\"x\",\"tools\":[]}"),
-                400, "invalid_value", "tools");
+                400, "unknown_parameter", "tools");
         assertError(post("/v1/completions", ServingResource.API_KEY, "{not json"), 400, "invalid_json", null);
     }
 

@@ -1,0 +1,105 @@
+package io.flywheel.serving;
+
+import io.flywheel.core.serde.Json;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+
+/**
+ * Request bodies get a size limit (413) and a deadline (408), each answered with an OpenAI-style
+ * error before any worker thread is involved. The body itself is read by the REST layer on the
+ * event loop, whole, because its input buffer is as large as the limit
+ * ({@code quarkus.rest.input-buffer-size} in application.properties): without that a client that
+ * sends half a large body holds a worker until Vert.x's read timeout, and enough of them stall
+ * every endpoint, health and metrics included.
+ */
+@ApplicationScoped
+public class RequestBodies {
+
+    private static final long CHECK_MS = 100;
+
+    private final ServingMetrics metrics;
+
+    RequestBodies(ServingMetrics metrics) {
+        this.metrics = metrics;
+    }
+
+    void install(@Observes Router router, Vertx vertx, ServingConfig config) {
+        long limit = config.maxBodyBytes();
+        long timeoutMs = config.bodyTimeout().toMillis();
+        for (HttpMethod method : new HttpMethod[] {HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH}) {
+            router.route().method(method).order(-100).handler(ctx -> {
+                String declared = ctx.request().getHeader(HttpHeaders.CONTENT_LENGTH);
+                if (declared != null && tooLarge(declared, limit)) {
+                    refuse(ctx, 413, "request_too_large", "The request body is larger than this server's limit of " + limit + " bytes");
+                    return;
+                }
+                // One check every 100 ms while the body arrives: past the limit (a chunked body, whose
+                // length nobody declared) it is 413, past the deadline 408; done once it has all come.
+                long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+                long length = declared == null ? -1 : length(declared);
+                long timer = vertx.setPeriodic(CHECK_MS, id -> {
+                    // A paused request does not report its end: a declared length that has all come is the end too.
+                    boolean whole = ctx.request().isEnded() || (length >= 0 && ctx.request().bytesRead() >= length);
+                    if (whole || ctx.response().headWritten() || ctx.response().closed()) {
+                        vertx.cancelTimer(id);
+                    } else if (ctx.request().bytesRead() > limit) {
+                        vertx.cancelTimer(id);
+                        refuse(ctx, 413, "request_too_large", "The request body is larger than this server's limit of " + limit + " bytes");
+                    } else if (System.nanoTime() > deadline) {
+                        vertx.cancelTimer(id);
+                        refuse(ctx, 408, "request_timeout", "The request body did not arrive within "
+                                + config.bodyTimeout().toSeconds() + " s");
+                    }
+                });
+                ctx.addEndHandler(ended -> vertx.cancelTimer(timer));
+                ctx.next();
+            });
+        }
+    }
+
+    private static boolean tooLarge(String declared, long limit) {
+        return length(declared) > limit;
+    }
+
+    /** A declared Content-Length, or -1 when it is malformed (Vert.x itself refuses those). */
+    private static long length(String declared) {
+        try {
+            return Long.parseLong(declared.strip());
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * Answers, then closes an HTTP/1 connection: the rest of the body is not worth reading. An
+     * HTTP/2 connection carries other requests; ending the response resets only this stream.
+     */
+    private void refuse(RoutingContext ctx, int status, String code, String message) {
+        boolean http1 = ctx.request().version() != HttpVersion.HTTP_2;
+        if (ctx.response().headWritten()) {
+            if (http1) {
+                ctx.request().connection().close();
+            }
+            return;
+        }
+        metrics.request(status);
+        byte[] body = Json.write(Json.object().set("error", Json.object().put("message", message)
+                .put("type", "invalid_request_error").putNull("param").put("code", code)));
+        ctx.response().setStatusCode(status).putHeader(HttpHeaders.CONTENT_TYPE, "application/json");
+        if (http1) {
+            ctx.response().putHeader(HttpHeaders.CONNECTION, "close");
+        }
+        ctx.response().end(Buffer.buffer(body)).onComplete(done -> {
+            if (http1) {
+                ctx.request().connection().close();
+            }
+        });
+    }
+}
