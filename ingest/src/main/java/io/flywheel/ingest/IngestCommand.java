@@ -3,6 +3,7 @@ package io.flywheel.ingest;
 import io.flywheel.core.cli.CommandLines;
 import io.flywheel.core.cli.UsageError;
 import io.flywheel.core.config.Settings;
+import io.flywheel.core.records.DocumentIds;
 import io.flywheel.core.records.RawText;
 import io.flywheel.core.topics.Topic;
 import io.flywheel.core.topics.TopicCatalog;

@@ -8,7 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
  * accepts is also a body the gateway accepts.
  *
  * @param text    the document, never blank
- * @param givenId the producer's id, or {@code null} (then the id is derived: {@link DocumentIds})
+ * @param givenId the producer's id, or {@code null} (then the id is derived: {@link io.flywheel.core.records.DocumentIds})
  */
 public record JsonDocument(String text, String givenId) {
 

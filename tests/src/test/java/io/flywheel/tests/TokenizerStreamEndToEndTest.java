@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.flywheel.core.config.Settings;
+import io.flywheel.core.records.DocumentIds;
 import io.flywheel.core.records.RawText;
 import io.flywheel.core.records.RejectedText;
 import io.flywheel.core.records.TokenRecord;
@@ -28,6 +29,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -99,6 +101,41 @@ class TokenizerStreamEndToEndTest {
             assertEquals(Map.of("duplicate", COPIES, "malformed", MALFORMED, "too_long", OVERSIZED), reasons, all.summary());
             assertEquals(GOOD, all.tokens);
         }
+    }
+
+    @Test
+    void recordsAsAnyKafkaProducerSendsThemReachTokens(KafkaBroker broker) throws Exception {
+        String prefix = KafkaBroker.uniqueName("plain") + ".";
+        TopicCatalog topics = TopicCatalog.from(Settings.of(Map.of(Settings.envName("topics.prefix"), prefix), Map.of()));
+        topics.ensureCreated(broker.admin());
+        String appId = KafkaBroker.uniqueName("tokenizer-stream");
+        List<String> lines = Corpus.lines(5, 200);
+        String raw = topics.name(Topic.TEXT_RAW);
+        try (KafkaProducer<String, byte[]> producer = producer(broker);
+             Outputs outputs = new Outputs(broker, topics)) {
+            // As kcat or a Connect sink would send them: only text; id and source but no ts; plain
+            // text keyed; plain text with a source header and no key; and one tombstone.
+            producer.send(new ProducerRecord<>(raw, "only-text", json("{\"text\":%s}", lines.get(0))));
+            producer.send(new ProducerRecord<>(raw, null, json("{\"id\":\"no-ts\",\"source\":\"app\",\"text\":%s}", lines.get(1))));
+            producer.send(new ProducerRecord<>(raw, "plain", lines.get(2).getBytes(StandardCharsets.UTF_8)));
+            producer.send(new ProducerRecord<>(raw, null, null, null, lines.get(3).getBytes(StandardCharsets.UTF_8),
+                    List.of(new RecordHeader("source", "connect".getBytes(StandardCharsets.UTF_8)))));
+            producer.send(new ProducerRecord<>(raw, "gone", null)).get();
+
+            Process stream = startStream(broker, prefix, appId);
+            try {
+                outputs.awaitAtLeast(5, Duration.ofMinutes(2));
+            } finally {
+                stream.toHandle().destroy();
+                stream.waitFor(60, TimeUnit.SECONDS);
+            }
+            assertEquals(Map.of("only-text", "tokens", "no-ts", "tokens", "plain", "tokens",
+                    DocumentIds.of("connect", lines.get(3)), "tokens", "gone", "malformed"), outputs.byKey, outputs.summary());
+        }
+    }
+
+    private static byte[] json(String template, String text) {
+        return template.formatted(io.flywheel.core.serde.Json.object().textNode(text).toString()).getBytes(StandardCharsets.UTF_8);
     }
 
     /** Good prose, exact copies of some of it under new ids, malformed JSON and oversized texts. */

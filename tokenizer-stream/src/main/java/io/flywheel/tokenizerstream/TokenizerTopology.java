@@ -5,6 +5,7 @@ import io.flywheel.core.records.RejectedText;
 import io.flywheel.core.records.Split;
 import io.flywheel.core.records.TokenRecord;
 import io.flywheel.core.serde.Binary;
+import io.flywheel.core.serde.StrictUtf8;
 import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.core.topics.Topic;
 import io.prometheus.metrics.core.datapoints.DistributionDataPoint;
@@ -12,6 +13,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.function.Function;
 import org.apache.kafka.common.errors.SerializationException;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
@@ -37,6 +40,9 @@ public final class TokenizerTopology {
 
     private final StreamConfig config;
     private final Tokenizer tokenizer;
+    /** The record header a producer may name its source in, when the value does not. */
+    static final String SOURCE_HEADER = "source";
+
     private final StreamMetrics metrics;
     private final QualityFilter filter;
     private final MinHash minHash;
@@ -55,7 +61,7 @@ public final class TokenizerTopology {
 
         Map<String, KStream<String, Verdict<Candidate>>> cleaned = builder
                 .stream(config.topics().name(Topic.TEXT_RAW), Consumed.with(Serdes.String(), Serdes.ByteArray()))
-                .mapValues(this::parse, Named.as("parse"))
+                .processValues(Parse::new, Named.as("parse"))
                 .mapValues(stage("html", this::stripHtml), Named.as("html"))
                 .mapValues(stage("normalize", this::normalize), Named.as("normalize"))
                 .mapValues(stage("filter", filter::check), Named.as("filter"))
@@ -90,17 +96,33 @@ public final class TokenizerTopology {
 
     // --- stages --------------------------------------------------------------------------------
 
-    Verdict<Document> parse(byte[] value) {
-        if (value == null) {
-            metrics.recordIn(0);
-            return Verdict.reject(Reason.MALFORMED, "the record has no value", new byte[0]);
-        }
-        metrics.recordIn(value.length);
+    /**
+     * What the producer sent, as a document: the value with what it leaves out taken from the
+     * record's key, timestamp and {@code source} header ({@link RawText#fromRecord}).
+     */
+    Verdict<Document> parse(String key, byte[] value, long timestamp, Headers headers) {
+        metrics.recordIn(value == null ? 0 : value.length);
+        Header source = headers.lastHeader(SOURCE_HEADER);
         try {
-            RawText raw = RawText.CODEC.decode(value);
+            RawText raw = RawText.fromRecord(key, value, timestamp,
+                    source == null || source.value() == null ? null : StrictUtf8.decodeOrNull(source.value()));
             return Verdict.pass(new Document(raw.id(), raw.source(), raw.ts(), raw.meta(), raw.text(), value));
         } catch (SerializationException e) {
-            return Verdict.reject(Reason.MALFORMED, e.getMessage(), value);
+            return Verdict.reject(Reason.MALFORMED, e.getMessage(), value == null ? new byte[0] : value);
+        }
+    }
+
+    private final class Parse implements FixedKeyProcessor<String, byte[], Verdict<Document>> {
+        private FixedKeyProcessorContext<String, Verdict<Document>> context;
+
+        @Override
+        public void init(FixedKeyProcessorContext<String, Verdict<Document>> context) {
+            this.context = context;
+        }
+
+        @Override
+        public void process(FixedKeyRecord<String, byte[]> record) {
+            context.forward(record.withValue(parse(record.key(), record.value(), record.timestamp(), record.headers())));
         }
     }
 

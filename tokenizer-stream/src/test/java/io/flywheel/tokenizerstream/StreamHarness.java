@@ -20,6 +20,7 @@ import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TestInputTopic;
+import org.apache.kafka.streams.test.TestRecord;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
 
@@ -68,6 +69,11 @@ final class StreamHarness implements AutoCloseable {
 
     void send(String id, byte[] value) {
         raw.pipeInput(id, value);
+    }
+
+    /** A record as any Kafka producer sends it: its own key, timestamp and headers. */
+    void sendRecord(TestRecord<String, byte[]> record) {
+        raw.pipeInput(record);
     }
 
     void send(String id, String text) {

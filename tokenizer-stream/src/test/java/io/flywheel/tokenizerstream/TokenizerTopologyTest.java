@@ -10,11 +10,16 @@ import io.flywheel.core.records.RejectedText;
 import io.flywheel.core.records.Split;
 import io.flywheel.core.records.TokenRecord;
 import io.flywheel.core.testing.MixedText;
+import io.flywheel.core.records.DocumentIds;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.test.TestRecord;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -54,6 +59,47 @@ class TokenizerTopologyTest {
         RejectedText r = stream.single();
         assertEquals("malformed", r.reason());
         assertArrayEquals(value, r.original());
+    }
+
+    @Test
+    void aPlainProducersShapesAreAcceptedWithTheRecordFillingTheGaps() {
+        // Five different texts (not near-duplicates of each other).
+        String one = PROSE;
+        String two = "Rain fell all night on the old stone bridge, and by morning the road was a river.";
+        String three = "She counted the boats in the harbour twice before writing the number in her notebook.";
+        String four = "Bread rises faster in a warm kitchen, which is why bakers start before the sun is up.";
+        String five = "Every winter the geese fly south over the valley in long, noisy lines shaped like arrows.";
+        Headers headers = new RecordHeaders().add("source", "crawler-7".getBytes(StandardCharsets.UTF_8));
+        // Only text: the id is the key, the source the header, the time the record's.
+        stream.sendRecord(new TestRecord<>("k-1", "{\"text\":\"%s\"}".formatted(one).getBytes(StandardCharsets.UTF_8), headers,
+                Instant.ofEpochMilli(1_700_000_000_000L)));
+        // No ts, no key: the given id; or the content hash of the given source and text.
+        stream.sendRecord(new TestRecord<>(null, "{\"id\":\"given\",\"source\":\"s\",\"text\":\"%s\"}".formatted(two)
+                .getBytes(StandardCharsets.UTF_8)));
+        stream.sendRecord(new TestRecord<>(null, "{\"source\":\"s\",\"text\":\"%s\",\"meta\":{\"n\":3,\"ok\":true}}"
+                .formatted(three).getBytes(StandardCharsets.UTF_8)));
+        // A plain UTF-8 value is one document's text.
+        stream.sendRecord(new TestRecord<>("plain-1", four.getBytes(StandardCharsets.UTF_8)));
+        stream.sendRecord(new TestRecord<>(null, five.getBytes(StandardCharsets.UTF_8), headers));
+        assertTrue(stream.rejected().isEmpty(), () -> stream.rejected().toString());
+        List<String> keys = stream.tokens().stream().map(kv -> kv.key).toList();
+        assertEquals(List.of("k-1", "given", DocumentIds.of("s", three), "plain-1", DocumentIds.of("crawler-7", five)), keys);
+    }
+
+    @Test
+    void whatIsReallyWrongIsStillRejectedNamingIt() {
+        for (String value : List.of("{\"text\": 5}", "{\"text\":\"x\",\"ts\":\"yesterday\"}", "{\"text\":\"x\",\"id\":\" \"}",
+                "{\"text\":\"x\",\"meta\":{\"a\":[1]}}", "{\"text\":\"x\",\"colour\":\"red\"}", "{\"body\":\"x\"}")) {
+            stream.sendRecord(new TestRecord<>("k", value.getBytes(StandardCharsets.UTF_8)));
+        }
+        List<RejectedText> rejected = stream.rejected().stream().map(kv -> kv.value).toList();
+        assertEquals(6, rejected.size());
+        List<String> named = List.of("text", "ts", "id", "meta.a", "colour", "text");
+        for (int i = 0; i < rejected.size(); i++) {
+            assertEquals("malformed", rejected.get(i).reason());
+            assertTrue(rejected.get(i).detail().contains(named.get(i)), rejected.get(i).detail());
+        }
+        assertTrue(stream.tokens().isEmpty());
     }
 
     @Test

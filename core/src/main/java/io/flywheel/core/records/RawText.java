@@ -3,11 +3,26 @@ package io.flywheel.core.records;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flywheel.core.serde.Codec;
 import io.flywheel.core.serde.Json;
+import io.flywheel.core.serde.RecordFormatException;
+import io.flywheel.core.serde.StrictUtf8;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.Objects;
 
 /**
- * What producers send to {@code flywheel.text.raw}, keyed by {@link #id}.
+ * A document of {@code flywheel.text.raw}. Producers may send, with any Kafka client:
+ * <ul>
+ *   <li>a JSON object with a string {@code text} and any of {@code id}, {@code source}, {@code ts}
+ *       (epoch milliseconds) and {@code meta} (an object of strings; numbers and booleans are
+ *       taken as their text);</li>
+ *   <li>any other UTF-8 value, which is the text of one document.</li>
+ * </ul>
+ * What the value leaves out comes from the Kafka record ({@link #fromRecord}): the id from the
+ * record's key, else {@link DocumentIds a hash of source and text}; the time from the record's
+ * timestamp; the source from a {@code source} header, else {@code kafka}. Invalid UTF-8, a value
+ * starting with '{' that is not such an object, wrong types and unknown fields are refused, as
+ * is a record with no value (a tombstone).
  *
  * @param id     stable document id (given by the producer, or a hash of source and content)
  * @param source where the text came from (a file, a feed, an app)
@@ -22,6 +37,56 @@ public record RawText(String id, String source, String text, long ts, Map<String
         Objects.requireNonNull(source, "source");
         Objects.requireNonNull(text, "text");
         meta = Map.copyOf(meta);
+    }
+
+    /** The source of a record that names none, in its value or its headers. */
+    public static final String DEFAULT_SOURCE = "kafka";
+
+    /**
+     * The document a {@code text.raw} record carries, with what its value leaves out taken from the
+     * record itself.
+     *
+     * @param key          the record's key, or null
+     * @param value        the record's value, or null (a tombstone: refused)
+     * @param timestamp    the record's timestamp (negative when it has none: then now)
+     * @param sourceHeader the record's {@code source} header as text, or null
+     * @throws RecordFormatException naming what is wrong
+     */
+    public static RawText fromRecord(String key, byte[] value, long timestamp, String sourceHeader) {
+        if (value == null) {
+            throw new RecordFormatException("record", "has no value (a tombstone)");
+        }
+        int start = value.length >= 3 && (value[0] & 0xff) == 0xEF && (value[1] & 0xff) == 0xBB && (value[2] & 0xff) == 0xBF ? 3 : 0;
+        String decoded = StrictUtf8.decodeOrNull(start == 0 ? value : Arrays.copyOfRange(value, start, value.length));
+        if (decoded == null) {
+            throw new RecordFormatException("record", "is not valid UTF-8 (byte " + StrictUtf8.firstInvalidByte(value) + ")");
+        }
+        String fallbackSource = sourceHeader != null && !sourceHeader.isBlank() ? sourceHeader.strip() : DEFAULT_SOURCE;
+        long fallbackTs = timestamp >= 0 ? timestamp : System.currentTimeMillis();
+        String fallbackId = key != null && !key.isBlank() ? key : null;
+        if (!decoded.stripLeading().startsWith("{")) {
+            return new RawText(fallbackId != null ? fallbackId : DocumentIds.of(fallbackSource, decoded), fallbackSource, decoded,
+                    fallbackTs, Map.of());
+        }
+        Json.Fields f = Json.read(decoded.getBytes(StandardCharsets.UTF_8));
+        String text = f.string("text");
+        String source = f.optionalString("source");
+        if (source != null && source.isBlank()) {
+            throw new RecordFormatException("source", "must not be blank");
+        }
+        source = source != null ? source : fallbackSource;
+        String id = f.optionalString("id");
+        if (id != null && id.isBlank()) {
+            throw new RecordFormatException("id", "must not be blank");
+        }
+        id = id != null ? id : fallbackId != null ? fallbackId : DocumentIds.of(source, text);
+        Long ts = f.optionalInteger("ts");
+        if (ts != null && ts < 0) {
+            throw new RecordFormatException("ts", "must be a non-negative integer (epoch milliseconds)");
+        }
+        Map<String, String> meta = f.optionalScalarMap("meta");
+        f.done();
+        return new RawText(id, source, text, ts != null ? ts : fallbackTs, meta);
     }
 
     public static final Codec<RawText> CODEC = new Codec<>() {

@@ -203,6 +203,26 @@ public final class Json {
             return out;
         }
 
+        /**
+         * An object of scalar values, each as text (strings as they are, numbers and booleans as
+         * JSON writes them); an absent field is an empty map. Objects and arrays inside are refused.
+         */
+        public Map<String, String> optionalScalarMap(String field) {
+            Map<String, String> out = new LinkedHashMap<>();
+            if (!has(field)) {
+                return out;
+            }
+            Fields map = object(field);
+            for (String key : map.fieldNames()) {
+                JsonNode value = map.present(key);
+                if (!value.isValueNode()) {
+                    throw new RecordFormatException(map.name(key), "must be a string, number or boolean, found " + describe(value));
+                }
+                out.put(key, value.asText());
+            }
+            return out;
+        }
+
         /** An object of numeric values; an absent field is an empty map. */
         public Map<String, Double> optionalNumberMap(String field) {
             Map<String, Double> out = new LinkedHashMap<>();

@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.flywheel.core.records.RawText;
 import io.flywheel.core.serde.StrictUtf8;
-import io.flywheel.ingest.DocumentIds;
+import io.flywheel.core.records.DocumentIds;
 import io.flywheel.ingest.JsonDocument;
 import io.flywheel.ingest.LineReader;
 import java.io.FilterInputStream;

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.flywheel.core.records.RawText;
-import io.flywheel.ingest.DocumentIds;
+import io.flywheel.core.records.DocumentIds;
 import io.flywheel.testsupport.KafkaBroker;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.common.http.TestHTTPResource;

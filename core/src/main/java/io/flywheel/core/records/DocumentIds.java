@@ -1,4 +1,4 @@
-package io.flywheel.ingest;
+package io.flywheel.core.records;
 
 import io.flywheel.core.serde.Binary;
 import java.nio.charset.StandardCharsets;
