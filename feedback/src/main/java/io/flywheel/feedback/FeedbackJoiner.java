@@ -49,6 +49,9 @@ final class FeedbackJoiner implements Processor<String, byte[], String, Outcome>
     private KeyValueStore<String, byte[]> responses;
     private WindowStore<Bytes, byte[]> seen;
     private KeyValueStore<String, byte[]> waiting;
+    /** This task's waiting records, for the gauge that sums every task's. */
+    private String taskId;
+    private long waitingCount;
 
     FeedbackJoiner(FeedbackConfig config, FeedbackMetrics metrics) {
         this.config = config;
@@ -75,7 +78,20 @@ final class FeedbackJoiner implements Processor<String, byte[], String, Outcome>
         this.responses = context.getStateStore(RESPONSES_STORE);
         this.seen = context.getStateStore(SEEN_STORE);
         this.waiting = context.getStateStore(WAITING_STORE);
+        this.taskId = context.taskId().toString();
+        try (KeyValueIterator<String, byte[]> it = waiting.all()) {
+            while (it.hasNext()) {
+                it.next();
+                waitingCount++;
+            }
+        }
+        metrics.waiting(taskId, waitingCount);
         context.schedule(config.retryInterval(), PunctuationType.WALL_CLOCK_TIME, this::retryWaiting);
+    }
+
+    @Override
+    public void close() {
+        metrics.waiting(taskId, 0);     // the task moves away; its new owner counts them
     }
 
     @Override
@@ -101,6 +117,8 @@ final class FeedbackJoiner implements Processor<String, byte[], String, Outcome>
             emit(record.key(), Outcome.reject(Reason.MALFORMED, e.getMessage(), original), record.timestamp());
             return;
         }
+        // Repartitioned by identity; what leaves is keyed by the response id again, as on feedback.raw.
+        record = record.withKey(feedback.key());
         Bytes seenKey = seenKey(feedback);
         if (seenBefore(seenKey)) {
             emit(record.key(), Outcome.reject(Reason.DUPLICATE, "user '" + (feedback.user() == null ? "" : feedback.user())
@@ -122,6 +140,7 @@ final class FeedbackJoiner implements Processor<String, byte[], String, Outcome>
             entry.put("key", record.key());
         }
         waiting.put(waitKey, Json.write(entry));
+        metrics.waiting(taskId, ++waitingCount);
     }
 
     /** Tries every waiting record again; gives up on those older than the join wait. */
@@ -153,7 +172,8 @@ final class FeedbackJoiner implements Processor<String, byte[], String, Outcome>
             }
             emit(key, outcome, ts, false);
         }
-        metrics.waiting(left);
+        waitingCount = left;
+        metrics.waiting(taskId, left);
     }
 
     /** The outcome once every response it names is visible, or null while one is missing. */
@@ -215,8 +235,27 @@ final class FeedbackJoiner implements Processor<String, byte[], String, Outcome>
 
     /** One user's feedback on one response (a comparison: on that unordered pair) counts once. */
     private static Bytes seenKey(Feedback feedback) {
-        String user = feedback.user() == null ? "" : feedback.user();
-        return Bytes.wrap((user + '\0' + subject(feedback)).getBytes(StandardCharsets.UTF_8));
+        return Bytes.wrap(identity(feedback).getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static String identity(Feedback feedback) {
+        return (feedback.user() == null ? "" : feedback.user()) + '\0' + subject(feedback);
+    }
+
+    /**
+     * The key feedback is repartitioned by: its identity (user and subject, a comparison's two
+     * responses in either order), so that repeats land in one task; a record that does not parse
+     * keeps its key (it is rejected whichever task sees it).
+     */
+    static String identity(String key, byte[] value) {
+        if (value == null) {
+            return key;
+        }
+        try {
+            return identity(Feedback.CODEC.decode(value));
+        } catch (SerializationException e) {
+            return key;
+        }
     }
 
     private static String subject(Feedback feedback) {

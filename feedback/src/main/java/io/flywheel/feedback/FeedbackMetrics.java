@@ -5,6 +5,8 @@ import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.flywheel.core.records.PreferenceRecord;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The feedback stream's Prometheus metrics. As in the tokenizer stream, an aborted transaction is
@@ -18,6 +20,7 @@ final class FeedbackMetrics {
     private final Counter examplesOut;
     private final Histogram joinWait;
     private final Gauge waiting;
+    private final Map<String, Long> waitingByTask = new ConcurrentHashMap<>();
 
     FeedbackMetrics(PrometheusRegistry registry) {
         in = Counter.builder().name("flywheel_feedback_in")
@@ -58,7 +61,13 @@ final class FeedbackMetrics {
         examplesOut.labelValues(kind.name().toLowerCase()).inc();
     }
 
-    void waiting(long count) {
-        waiting.set(count);
+    /** Each task reports its own waiting records; the gauge is their sum. */
+    void waiting(String task, long count) {
+        if (count == 0) {
+            waitingByTask.remove(task);
+        } else {
+            waitingByTask.put(task, count);
+        }
+        waiting.set(waitingByTask.values().stream().mapToLong(Long::longValue).sum());
     }
 }

@@ -19,8 +19,9 @@ import org.apache.kafka.streams.processor.api.Record;
 
 /**
  * {@code feedback.raw} joined with {@code responses} to {@code preferences} (and
- * {@code feedback.rejected}). {@link #build()} is the whole data flow: every feedback record ends as
- * one outcome, joined or rejected with its reason; joined feedback meets the other answers to its
+ * {@code feedback.rejected}). {@link #build()} is the whole data flow: feedback is repartitioned by
+ * who said what about which responses, so that repeats meet; every feedback record ends as one
+ * outcome, joined or rejected with its reason; joined feedback meets the other answers to its
  * prompt after a repartition by prompt hash, where pairs and supervised examples are built.
  */
 public final class FeedbackTopology {
@@ -42,9 +43,13 @@ public final class FeedbackTopology {
         builder.addGlobalStore(FeedbackJoiner.responsesStore(), config.topics().name(Topic.RESPONSES),
                 Consumed.with(Serdes.String(), Serdes.ByteArray()), MirrorResponses::new);
 
+        // Repeated feedback must meet in one task whatever partition it was sent to (a comparison's
+        // two orders have different keys): repartition by its identity, then count it once.
         FeedbackJoiner.stores(config.dedupRetention()).forEach(builder::addStateStore);
         KStream<String, Outcome> outcomes = builder
                 .stream(config.topics().name(Topic.FEEDBACK_RAW), Consumed.with(Serdes.String(), Serdes.ByteArray()))
+                .selectKey((key, value) -> FeedbackJoiner.identity(key, value), Named.as("key-by-identity"))
+                .repartition(Repartitioned.with(Serdes.String(), Serdes.ByteArray()).withName("by-identity"))
                 .process(() -> new FeedbackJoiner(config, metrics), Named.as("validate-and-join"),
                         FeedbackJoiner.SEEN_STORE, FeedbackJoiner.WAITING_STORE);
 

@@ -67,9 +67,13 @@ class FeedbackStreamTest {
                 send(producer, feedback, "x", "not json".getBytes(StandardCharsets.UTF_8));
                 send(producer, responses, "a", response("a", "The sea is wide."));
                 send(producer, responses, "b", response("b", "sea sea sea"));
-                send(producer, feedback, "a", Feedback.CODEC.encode(new Feedback.Comparison("a", "b", "bob", "better", 1L)));
+                // The same user's comparison twice, in both orders and on different partitions: one pair.
+                producer.send(new ProducerRecord<>(feedback, 0, "a".getBytes(StandardCharsets.UTF_8),
+                        Feedback.CODEC.encode(new Feedback.Comparison("a", "b", "bob", "better", 1L)))).get();
                 List<PreferenceRecord> first = await(broker, config, Topic.PREFERENCES, 1, PreferenceRecord.CODEC::decode);
                 assertEquals(PreferenceRecord.Kind.PAIR, first.get(0).kind());
+                producer.send(new ProducerRecord<>(feedback, 1, "b".getBytes(StandardCharsets.UTF_8),
+                        Feedback.CODEC.encode(new Feedback.Comparison("b", "a", "bob", "changed my mind", 2L)))).get();
             } finally {
                 stream.close();
             }
@@ -83,8 +87,8 @@ class FeedbackStreamTest {
                 assertArrayEquals(tokenizer.encodeWithSpecials(CHAT), prefs.get(1).promptIds());
                 assertEquals("Salt and waves.", tokenizer.decode(prefs.get(1).chosenIds()).replace("<|end|>", ""));
 
-                List<RejectedText> rejected = await(broker, config, Topic.FEEDBACK_REJECTED, 2, RejectedText.CODEC::decode);
-                assertEquals(List.of("malformed", "unknown_response"), rejected.stream().map(RejectedText::reason).sorted().toList());
+                List<RejectedText> rejected = await(broker, config, Topic.FEEDBACK_REJECTED, 3, RejectedText.CODEC::decode);
+                assertEquals(List.of("duplicate", "malformed", "unknown_response"), rejected.stream().map(RejectedText::reason).sorted().toList());
             } finally {
                 stream.close();
             }

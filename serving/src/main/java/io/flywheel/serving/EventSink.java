@@ -13,12 +13,13 @@ import java.time.Duration;
 import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -42,14 +43,17 @@ public class EventSink {
     private final Counter responseFailures;
     /**
      * Sends completions on a thread of their own: a request never waits for the broker (its
-     * metadata, a full buffer), whatever state the broker is in.
+     * metadata, a full buffer), whatever state the broker is in. What the broker cannot take yet is
+     * tried again every second for {@link #RETRY_FOR}, so a broker restart loses nothing.
      */
-    private final ThreadPoolExecutor publisher = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>(10_000),
-            r -> {
-                Thread t = new Thread(r, "flywheel-responses-publisher");
-                t.setDaemon(true);
-                return t;
-            });
+    private final ScheduledThreadPoolExecutor publisher = new ScheduledThreadPoolExecutor(1, r -> {
+        Thread t = new Thread(r, "flywheel-responses-publisher");
+        t.setDaemon(true);
+        return t;
+    });
+    private static final Duration RETRY_FOR = Duration.ofMinutes(5);
+    private static final int MAX_PENDING = 10_000;
+    private final AtomicInteger pending = new AtomicInteger();
     /** When writes to {@code responses} started failing (System.nanoTime), or 0 while they succeed. */
     private final AtomicLong failingSince = new AtomicLong();
 
@@ -76,31 +80,57 @@ public class EventSink {
 
     /** Publishes a completion without holding up its answer; a failure is logged and counted. */
     void response(ResponseRecord record) {
+        if (pending.incrementAndGet() > MAX_PENDING) {
+            pending.decrementAndGet();
+            markFailing();
+            failed(record, MAX_PENDING + " completions are already waiting for the broker");
+            return;
+        }
+        long deadline = System.nanoTime() + RETRY_FOR.toNanos();
         try {
-            publisher.execute(() -> send(record));
+            publisher.execute(() -> send(record, deadline));
         } catch (RejectedExecutionException e) {
-            failed(record, "the publishing queue is full");
+            pending.decrementAndGet();
+            failed(record, "serving is shutting down");
         }
     }
 
-    private void send(ResponseRecord record) {
+    private void send(ResponseRecord record, long deadline) {
         try {
             producer.send(new ProducerRecord<>(responses, record.id().getBytes(StandardCharsets.UTF_8), ResponseRecord.CODEC.encode(record)),
                     (metadata, error) -> {
                         if (error == null) {
                             failingSince.set(0);
+                            pending.decrementAndGet();
                         } else {
-                            failed(record, error.getMessage());
+                            retryOrFail(record, deadline, error);
                         }
                     });
         } catch (KafkaException e) {
-            failed(record, e.getMessage());
+            retryOrFail(record, deadline, e);
         }
+    }
+
+    private void retryOrFail(ResponseRecord record, long deadline, Exception error) {
+        markFailing();
+        if (error instanceof RetriableException && System.nanoTime() < deadline && !publisher.isShutdown()) {
+            try {
+                publisher.schedule(() -> send(record, deadline), 1, TimeUnit.SECONDS);
+                return;
+            } catch (RejectedExecutionException shuttingDown) {
+                // fall through: counted as lost
+            }
+        }
+        pending.decrementAndGet();
+        failed(record, error.getMessage());
+    }
+
+    private void markFailing() {
+        failingSince.compareAndSet(0, Math.max(1, System.nanoTime()));
     }
 
     private void failed(ResponseRecord record, String why) {
         responseFailures.increment();
-        failingSince.compareAndSet(0, Math.max(1, System.nanoTime()));
         LOG.errorf("response %s not written to %s: %s", record.id(), responses, why);
     }
 
@@ -126,8 +156,12 @@ public class EventSink {
 
     @PreDestroy
     void close() throws InterruptedException {
+        publisher.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
         publisher.shutdown();
         publisher.awaitTermination(2, TimeUnit.SECONDS);
+        if (pending.get() > 0) {
+            LOG.errorf("%d completions were still waiting for the broker at shutdown and are not on %s", pending.get(), responses);
+        }
         producer.close(Duration.ofSeconds(5));
     }
 }

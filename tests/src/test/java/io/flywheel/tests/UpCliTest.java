@@ -25,8 +25,9 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code flywheel up} through the real CLI, as a newcomer runs it: the broker, a tokenizer trained
  * on the corpus, the four services, the corpus ingested; a chat answer from a trained checkpoint;
  * SIGTERM stops everything; a second {@code up} on the same folder resumes (no new tokenizer, no
- * second ingest, the trainer resumes from its checkpoint); and an {@code up} whose launcher was killed
- * outright has its services stopped by the next one.
+ * second ingest, the trainer resumes from its checkpoint); a trainer and a broker killed mid-run are
+ * restarted while serving answers, and the loop goes on; and when the launcher itself is killed
+ * outright, its services follow it, so no process is left and every port is free.
  */
 class UpCliTest {
 
@@ -43,9 +44,14 @@ class UpCliTest {
         int port = BrokerCliTest.freePort();
         int controller = BrokerCliTest.freePort();
         int api = BrokerCliTest.freePort();
+        int streamMetrics = BrokerCliTest.freePort();
+        int trainerMetrics = BrokerCliTest.freePort();
+        int feedbackMetrics = BrokerCliTest.freePort();
+        // Every port free and our own: this test passes while a user's `up` runs on the defaults.
         List<String> argList = new ArrayList<>(List.of("up", "--data-dir", data.toString(), "--port", String.valueOf(port),
                 "--controller-port", String.valueOf(controller), "--api-port", String.valueOf(api), "--corpus", corpus.toString(),
-                "--vocab-size", "600", "--checkpoint-seconds", "5"));
+                "--stream-metrics-port", String.valueOf(streamMetrics), "--trainer-metrics-port", String.valueOf(trainerMetrics),
+                "--feedback-metrics-port", String.valueOf(feedbackMetrics), "--vocab-size", "600", "--checkpoint-seconds", "5"));
         // With Prometheus installed (CI installs it), the loop runs with its local Prometheus too.
         boolean prometheus = prometheusInstalled();
         int prometheusPort = BrokerCliTest.freePort();
@@ -73,12 +79,30 @@ class UpCliTest {
                         first.seen().toString());
                 awaitTargetsUp(prometheusPort, List.of("tokenizer-stream", "feedback", "trainer", "serving"));
             }
+
+            // The trainer dies: up says so and starts it again; serving answers all the while.
+            service(data, "-Dflywheel.service=trainer").destroyForcibly();
+            String died = first.await("flywheel: trainer exited with code ", Duration.ofSeconds(30));
+            assertTrue(died.contains("code 137") && died.contains("(restart 1)"), died);
+            assertFalse(died.contains("-cp "), "no classpath dump: " + died);
+            chat(api);
+            first.await("flywheel: trainer restarted", Duration.ofSeconds(60));
+            awaitOk("http://127.0.0.1:" + trainerMetrics + "/health/ready");
+
+            // The broker dies: up starts it again, and the loop goes on through it: a newer
+            // checkpoint is trained, announced on the restarted broker and served.
+            long before = awaitServedVersion(api, 1);
+            service(data, "-Dflywheel.broker.config=").destroyForcibly();
+            first.await("flywheel: broker exited with code ", Duration.ofSeconds(30));
+            chat(api);
+            first.await("flywheel: broker restarted", Duration.ofSeconds(90));
+            awaitServedVersion(api, before + 1);
         } finally {
             stop(first);
         }
         assertFalse(prometheus && BrokerCliTest.listening(prometheusPort), "prometheus is gone");
         assertFalse(BrokerCliTest.listening(api), "serving is gone");
-        assertFalse(BrokerCliTest.listening(9420), "the trainer is gone");
+        assertFalse(BrokerCliTest.listening(trainerMetrics), "the trainer is gone");
         assertTrue(first.seen().contains("flywheel: trainer stopped"), first.seen().toString());
 
         BrokerCliTest.Running second = BrokerCliTest.start(env, args);
@@ -90,22 +114,56 @@ class UpCliTest {
             String trainerLog = Files.readString(data.resolve("logs").resolve("trainer.log"));
             assertTrue(trainerLog.contains("resuming from checkpoint"), "the trainer resumes from its checkpoint");
         } finally {
-            // A launcher killed outright (a crashed terminal) leaves its services running.
+            // A launcher killed outright (a crashed terminal): its services follow it.
             second.process().destroyForcibly().waitFor(30, TimeUnit.SECONDS);
         }
-        assertTrue(BrokerCliTest.listening(api), "serving outlived its killed launcher");
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (ProcessHandle.allProcesses().anyMatch(h -> ownedBy(h, data))) {
+            assertTrue(System.nanoTime() < deadline, "services outlived their killed launcher: "
+                    + ProcessHandle.allProcesses().filter(h -> ownedBy(h, data)).map(ProcessHandle::pid).toList());
+            Thread.sleep(200);
+        }
+        for (int p : List.of(api, port, streamMetrics, trainerMetrics, feedbackMetrics)) {
+            assertFalse(BrokerCliTest.listening(p), "port " + p + " is free again");
+        }
 
-        // The next up stops what the killed one left behind, then runs as usual.
+        // The next up runs as usual on the same folder.
         BrokerCliTest.Running third = BrokerCliTest.start(env, args);
         try {
             third.await("Flywheel is up.", Duration.ofMinutes(4));
-            assertTrue(third.seen().stream().anyMatch(l -> l.startsWith("flywheel: stopping a service an earlier run left behind")),
-                    third.seen().toString());
             awaitServedVersion(api, 1);
         } finally {
             stop(third);
         }
         assertFalse(BrokerCliTest.listening(api), "serving is gone");
+    }
+
+    /** The process of this loop whose command line holds {@code marker}. */
+    private static ProcessHandle service(Path data, String marker) {
+        return ProcessHandle.allProcesses().filter(h -> ownedBy(h, data) && h.info().commandLine().orElse("").contains(marker))
+                .findFirst().orElseThrow(() -> new AssertionError("no process " + marker + " of " + data));
+    }
+
+    /** A service of the up that owns {@code data}: marked with it, or the broker of its folder. */
+    private static boolean ownedBy(ProcessHandle h, Path data) {
+        String cmd = h.info().commandLine().orElse("");
+        return cmd.contains("-Dflywheel.up=" + data.toAbsolutePath()) || cmd.contains("-Dflywheel.broker.config=" + data.toAbsolutePath());
+    }
+
+    private static void awaitOk(String url) throws Exception {
+        HttpClient http = HttpClient.newHttpClient();
+        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        while (true) {
+            try {
+                if (http.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
+                    return;
+                }
+            } catch (java.io.IOException notYet) {
+                // not listening yet
+            }
+            assertTrue(System.nanoTime() < deadline, url + " never answered 200");
+            Thread.sleep(250);
+        }
     }
 
     /** SIGTERM, as Ctrl-C sends: every service stops, then the CLI exits 128 + 15. */

@@ -575,10 +575,15 @@ public final class Trainer implements AutoCloseable {
         CheckpointEvent event = new CheckpointEvent(stored.version(), stored.folder().toUri().toString(), stored.sha256(),
                 state.parent(), tokenizer.id(), state.metrics(), state.offsets());
         try {
+            // Bounded: a dead broker must not hold training (or a shutdown) for the producer's two minutes.
+            // Unannounced, the version stays unpromoted; the next one that passes the gate is announced.
             producer.send(new ProducerRecord<>(config.topics().name(Topic.CHECKPOINTS),
-                    config.modelName().getBytes(StandardCharsets.UTF_8), CheckpointEvent.CODEC.encode(event))).get();
-        } catch (ExecutionException e) {
-            log.error("checkpoint {} passed the gate but its event was not published: {}", stored.version(), e.getCause().getMessage());
+                    config.modelName().getBytes(StandardCharsets.UTF_8), CheckpointEvent.CODEC.encode(event)))
+                    .get(stopping ? 3 : 30, TimeUnit.SECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            log.error("checkpoint {} passed the gate but its event was not published (is the broker up?): {}", stored.version(),
+                    e instanceof ExecutionException ? e.getCause().getMessage() : "no acknowledgement in time");
+            metrics.publishFailed();
             return;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -674,8 +679,9 @@ public final class Trainer implements AutoCloseable {
         } catch (IOException e) {
             log.warn("cannot close the trace: {}", e.getMessage());
         }
-        consumer.close(Duration.ofSeconds(5));
-        producer.close(Duration.ofSeconds(5));
+        // Short: positions live in the checkpoints, and a dead broker must not hold the exit.
+        consumer.close(Duration.ofSeconds(2));
+        producer.close(Duration.ofSeconds(2));
         metricsServer.close();
     }
 }

@@ -33,6 +33,7 @@ final class TrainerMetrics {
     private final Histogram checkpointSeconds;
     private final Counter preferenceSteps;
     private final Counter skippedSteps;
+    private final Counter publishFailures;
     private final Counter preferenceExamples;
     private final Counter preferenceRecords;
     private final Gauge preferenceLoss;
@@ -121,6 +122,8 @@ final class TrainerMetrics {
         skippedSteps = Counter.builder().name("flywheel_trainer_skipped_steps")
                 .help("Steps dropped because their gradient was not finite, by kind (language, preference)")
                 .labelNames("kind").register(registry);
+        publishFailures = Counter.builder().name("flywheel_trainer_checkpoint_publish_failures")
+                .help("Checkpoints that passed the gate but whose event could not be published to checkpoints").register(registry);
         skippedSteps.labelValues("language");
         skippedSteps.labelValues("preference");
         preferenceExamples.labelValues("pair");
@@ -196,6 +199,10 @@ final class TrainerMetrics {
         preferenceLoss.set(s.loss());
         rewardLoss.set(s.rewardLoss());
         dpoLoss.set(s.dpoLoss());
+    }
+
+    void publishFailed() {
+        publishFailures.inc();
     }
 
     void skipped(String kind) {

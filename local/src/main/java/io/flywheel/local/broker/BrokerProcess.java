@@ -1,5 +1,6 @@
 package io.flywheel.local.broker;
 
+import io.flywheel.core.process.ParentWatch;
 import io.flywheel.core.topics.TopicCatalog;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -152,9 +153,12 @@ public final class BrokerProcess implements AutoCloseable {
         cmd.add("-Dlog4j2.configurationFile=" + log4j);
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
+        cmd.add(ParentWatch.class.getName());      // the broker ends with its launcher
         cmd.add(mainClass);
         cmd.addAll(List.of(args));
-        return new ProcessBuilder(cmd);
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put(ParentWatch.ENV, Long.toString(ProcessHandle.current().pid()));
+        return pb;
     }
 
     static String javaExecutable() {
@@ -247,6 +251,15 @@ public final class BrokerProcess implements AutoCloseable {
 
     public String bootstrap() {
         return options.bootstrap();
+    }
+
+    public boolean alive() {
+        return process.isAlive();
+    }
+
+    /** The exit code of a broker that has exited. */
+    public int exitCode() {
+        return process.exitValue();
     }
 
     /** Blocks until the broker process exits; returns its exit code. */

@@ -37,6 +37,18 @@ public final class UpCommand implements Callable<Integer> {
     @Option(names = "--api-port", defaultValue = "8000", paramLabel = "PORT", description = "Serving's port (default: ${DEFAULT-VALUE}).")
     int apiPort;
 
+    @Option(names = "--stream-metrics-port", defaultValue = "9410", paramLabel = "PORT",
+            description = "The tokenizer stream's /metrics and /health (default: ${DEFAULT-VALUE}).")
+    int streamMetricsPort;
+
+    @Option(names = "--trainer-metrics-port", defaultValue = "9420", paramLabel = "PORT",
+            description = "The trainer's /metrics and /health (default: ${DEFAULT-VALUE}).")
+    int trainerMetricsPort;
+
+    @Option(names = "--feedback-metrics-port", defaultValue = "9430", paramLabel = "PORT",
+            description = "The feedback stream's /metrics and /health (default: ${DEFAULT-VALUE}).")
+    int feedbackMetricsPort;
+
     @Option(names = "--checkpoint-seconds", defaultValue = "20", paramLabel = "S",
             description = "Trainer checkpoint interval, so that serving sees new versions often (default: ${DEFAULT-VALUE}).")
     int checkpointSeconds;
@@ -51,11 +63,18 @@ public final class UpCommand implements Callable<Integer> {
     @Option(names = "--prometheus-port", defaultValue = "9090", paramLabel = "PORT", description = "Its port (default: ${DEFAULT-VALUE}).")
     int prometheusPort;
 
+    private static void port(String flag, int port) {
+        if (port < 1 || port > 65535) {
+            throw new io.flywheel.core.cli.UsageError(flag + " must be between 1 and 65535");
+        }
+    }
+
     @Override
     public Integer call() throws Exception {
-        if (apiPort < 1 || apiPort > 65535) {
-            throw new io.flywheel.core.cli.UsageError("--api-port must be between 1 and 65535");
-        }
+        port("--api-port", apiPort);
+        port("--stream-metrics-port", streamMetricsPort);
+        port("--trainer-metrics-port", trainerMetricsPort);
+        port("--feedback-metrics-port", feedbackMetricsPort);
         if (vocabSize < 512) {
             throw new io.flywheel.core.cli.UsageError("--vocab-size must be at least 512");
         }
@@ -67,11 +86,21 @@ public final class UpCommand implements Callable<Integer> {
                 throw new io.flywheel.core.cli.UsageError("--corpus: " + p + " does not exist");
             }
         }
-        if (prometheus && (prometheusPort < 1 || prometheusPort > 65535)) {
-            throw new io.flywheel.core.cli.UsageError("--prometheus-port must be between 1 and 65535");
+        if (prometheus) {
+            port("--prometheus-port", prometheusPort);
         }
-        LocalLoop.Options options = new LocalLoop.Options(broker.options(), corpus, tokenizer, vocabSize, apiPort,
-                checkpointSeconds, !noIngest, prometheus ? prometheusPort : 0);
+        List<Integer> all = new ArrayList<>(List.of(broker.port, broker.controllerPort, apiPort, streamMetricsPort, trainerMetricsPort,
+                feedbackMetricsPort));
+        if (prometheus) {
+            all.add(prometheusPort);
+        }
+        if (all.stream().distinct().count() != all.size()) {
+            throw new io.flywheel.core.cli.UsageError("every port of up must be different: " + all);
+        }
+        LocalLoop.Ports ports = new LocalLoop.Ports(apiPort, streamMetricsPort, trainerMetricsPort, feedbackMetricsPort,
+                prometheus ? prometheusPort : 0);
+        LocalLoop.Options options = new LocalLoop.Options(broker.options(), corpus, tokenizer, vocabSize, checkpointSeconds, !noIngest,
+                ports);
         return new LocalLoop(options).run();
     }
 }

@@ -1,5 +1,6 @@
 package io.flywheel.local.up;
 
+import io.flywheel.core.process.ParentWatch;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -39,16 +40,29 @@ final class ChildProcess implements AutoCloseable {
         command.add("-Dflywheel.service=" + name);
         command.addAll(jvmOptions);
         if (!arguments.get(0).equals("-jar")) {
+            // Our own mains run behind ParentWatch, so that they end with the launcher; a jar
+            // (serving's) watches by itself.
             command.add("-cp");
             command.add(System.getProperty("java.class.path"));
+            command.add(ParentWatch.class.getName());
         }
         command.addAll(arguments);
         return start(name, command, env, logDir);
     }
 
-    /** Starts another program (Prometheus) the same way: its output to {@code logDir/name.log}. */
+    /**
+     * Starts another program (Prometheus) the same way: its output to {@code logDir/name.log}. It
+     * cannot watch its launcher as our JVMs do, so a small shell does it for it: the program ends
+     * when the launcher does, and SIGTERM to the shell is passed on to it.
+     */
     static ChildProcess program(String name, List<String> command, Map<String, String> env, Path logDir) throws IOException {
-        return start(name, command, env, logDir);
+        String launcher = Long.toString(ProcessHandle.current().pid());
+        String watch = "\"$@\" & child=$!; trap 'kill $child 2>/dev/null' TERM INT; "
+                + "while kill -0 " + launcher + " 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; "
+                + "kill $child 2>/dev/null; wait $child";
+        List<String> wrapped = new ArrayList<>(List.of("/bin/sh", "-c", watch, name));
+        wrapped.addAll(command);
+        return start(name, wrapped, env, logDir);
     }
 
     private static ChildProcess start(String name, List<String> command, Map<String, String> env, Path logDir) throws IOException {
@@ -59,6 +73,7 @@ final class ChildProcess implements AutoCloseable {
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.environment().putAll(env);
+        pb.environment().put(ParentWatch.ENV, Long.toString(ProcessHandle.current().pid()));
         return new ChildProcess(name, pb.start(), log);
     }
 

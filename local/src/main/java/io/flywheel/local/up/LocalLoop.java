@@ -5,6 +5,8 @@ import io.flywheel.core.topics.TopicCatalog;
 import io.flywheel.local.Flywheel;
 import io.flywheel.local.broker.BrokerProcess;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,25 +30,27 @@ import java.util.function.BooleanSupplier;
 public final class LocalLoop {
 
     /** What {@code up} was asked for. */
-    public record Options(BrokerProcess.Options broker, List<Path> corpus, String tokenizer, int vocabSize, int apiPort,
-                          int checkpointSeconds, boolean ingest, int prometheusPort) {
+    public record Options(BrokerProcess.Options broker, List<Path> corpus, String tokenizer, int vocabSize, int checkpointSeconds,
+                          boolean ingest, Ports ports) {
 
         /** Whether to start a local Prometheus ({@code --prometheus}). */
         public boolean prometheus() {
-            return prometheusPort > 0;
+            return ports.prometheus() > 0;
         }
     }
 
-    static final int STREAM_METRICS = 9410;
-    static final int TRAINER_METRICS = 9420;
-    static final int FEEDBACK_METRICS = 9430;
+    /** Every port of the loop besides the broker's: each a flag of {@code up}; Prometheus 0 = none. */
+    public record Ports(int api, int streamMetrics, int trainerMetrics, int feedbackMetrics, int prometheus) {}
+
     private static final Duration READY_TIMEOUT = Duration.ofMinutes(3);
 
     private final Options options;
     private final Path data;
-    private final List<ChildProcess> services = Collections.synchronizedList(new ArrayList<>());
+    private final List<Supervised> services = Collections.synchronizedList(new ArrayList<>());
     private final AtomicBoolean stopping = new AtomicBoolean();
-    private BrokerProcess broker;
+    private final boolean terminal = System.console() != null;
+    private volatile BrokerProcess broker;
+    private int brokerRestarts;
 
     public LocalLoop(Options options) {
         this.options = options;
@@ -72,37 +76,46 @@ public final class LocalLoop {
         String tokenizer = tokenizer(corpus);
 
         Path logs = data.resolve("logs");
+        Ports ports = options.ports();
+        requireFree(ports.streamMetrics(), "--stream-metrics-port", "the tokenizer stream's metrics");
+        requireFree(ports.feedbackMetrics(), "--feedback-metrics-port", "the feedback stream's metrics");
+        requireFree(ports.trainerMetrics(), "--trainer-metrics-port", "the trainer's metrics");
+        requireFree(ports.api(), "--api-port", "the OpenAI API");
+        if (options.prometheus()) {
+            requireFree(ports.prometheus(), "--prometheus-port", "Prometheus");
+        }
         start("tokenizer-stream", List.of("-Xmx512m", "-XX:+UseSerialGC"),
                 List.of("io.flywheel.tokenizerstream.StreamCommand", "--bootstrap", bootstrap, "--tokenizer", tokenizer,
-                        "--state-dir", data.resolve("streams").toString(), "--metrics-port", Integer.toString(STREAM_METRICS)),
+                        "--state-dir", data.resolve("streams").toString(), "--metrics-port", Integer.toString(ports.streamMetrics())),
                 Map.of(), logs);
         start("feedback", List.of("-Xmx256m", "-XX:+UseSerialGC"),
                 List.of("io.flywheel.feedback.FeedbackCommand", "--bootstrap", bootstrap, "--tokenizer", tokenizer,
-                        "--state-dir", data.resolve("feedback").toString(), "--metrics-port", Integer.toString(FEEDBACK_METRICS)),
+                        "--state-dir", data.resolve("feedback").toString(), "--metrics-port", Integer.toString(ports.feedbackMetrics())),
                 Map.of(), logs);
         // The trainer and serving share the two cores: one OpenMP thread each, off-heap capped.
         start("trainer", List.of("-Xmx1g", "-XX:+UseSerialGC", "-Dorg.bytedeco.javacpp.maxbytes=1g",
                         "-Dorg.bytedeco.javacpp.maxphysicalbytes=2500m"),
                 List.of("io.flywheel.trainer.TrainCommand", "--bootstrap", bootstrap, "--tokenizer", tokenizer,
-                        "--checkpoint-dir", data.resolve("checkpoints").toString(), "--metrics-port", Integer.toString(TRAINER_METRICS),
+                        "--checkpoint-dir", data.resolve("checkpoints").toString(), "--metrics-port", Integer.toString(ports.trainerMetrics()),
                         "--set", "checkpoint.every-seconds=" + options.checkpointSeconds()),
                 Map.of("OMP_NUM_THREADS", "1"), logs);
         start("serving", List.of("-Xmx1g", "-XX:+UseSerialGC", "-Dorg.bytedeco.javacpp.maxbytes=1g",
                         "-Dorg.bytedeco.javacpp.maxphysicalbytes=2g"),
                 List.of("-jar", servingJar().toString()),
                 Map.of("OMP_NUM_THREADS", "1", "FLYWHEEL_KAFKA_BOOTSTRAP", bootstrap, "FLYWHEEL_SERVING_TOKENIZER", tokenizer,
-                        "FLYWHEEL_SERVING_PORT", Integer.toString(options.apiPort())),
+                        "FLYWHEEL_SERVING_PORT", Integer.toString(ports.api())),
                 logs);
 
         if (prometheus != null) {
-            LocalPrometheus.writeConfig(data, options.apiPort());
-            track(ChildProcess.program("prometheus", LocalPrometheus.command(prometheus, data, options.prometheusPort()), Map.of(), logs));
+            LocalPrometheus.writeConfig(data, ports);
+            supervise("prometheus", () -> ChildProcess.program("prometheus", LocalPrometheus.command(prometheus, data, ports.prometheus()),
+                    Map.of(), logs));
         }
 
         System.out.println("flywheel: starting services (logs in " + logs + ")");
-        if (!await("tokenizer stream", () -> Scrape.ok(metrics(STREAM_METRICS, "/health/ready")))
-                || !await("feedback stream", () -> Scrape.ok(metrics(FEEDBACK_METRICS, "/health/ready")))
-                || !await("trainer", () -> Scrape.ok(metrics(TRAINER_METRICS, "/health/ready")))
+        if (!await("tokenizer stream", () -> Scrape.ok(metrics(ports.streamMetrics(), "/health/ready")))
+                || !await("feedback stream", () -> Scrape.ok(metrics(ports.feedbackMetrics(), "/health/ready")))
+                || !await("trainer", () -> Scrape.ok(metrics(ports.trainerMetrics(), "/health/ready")))
                 || !await("serving", () -> Scrape.ok(api("/q/health/live")))
                 || (prometheus != null && !await("prometheus", () -> Scrape.ok(prometheus("/-/ready"))))) {
             stopAll();
@@ -150,14 +163,30 @@ public final class LocalLoop {
     // --- services --------------------------------------------------------------------------------
 
     private void start(String name, List<String> jvm, List<String> args, Map<String, String> env, Path logs) throws IOException {
-        track(ChildProcess.java(name, data.toString(), jvm, args, env, logs));
+        supervise(name, () -> ChildProcess.java(name, data.toString(), jvm, args, env, logs));
     }
 
-    /** Stopped with the rest, and recorded in services.pid so that a later up finds it if we are killed outright. */
-    private void track(ChildProcess child) throws IOException {
-        services.add(child);
+    /** Starts a service and keeps it running: {@link #superviseAll} restarts it when it dies. */
+    private void supervise(String name, Supervised.Starter starter) throws IOException {
+        Supervised service = new Supervised(name, starter);
+        services.add(service);
+        record(service.start());
+    }
+
+    /** Recorded in services.pid, so that a later up finds it if we are killed outright and it outlived us. */
+    private void record(ChildProcess child) throws IOException {
         Files.writeString(data.resolve("services.pid"), child.pid() + "\n", StandardCharsets.UTF_8,
                 java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+    }
+
+    /** A port the loop needs, free before its service starts: otherwise the error names it and its flag. */
+    private static void requireFree(int port, String flag, String what) {
+        try (ServerSocket socket = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
+            socket.setReuseAddress(true);
+        } catch (IOException e) {
+            throw new io.flywheel.core.cli.UsageError("port " + port + " (" + what + ") is taken by another program: free it or choose"
+                    + " another with " + flag);
+        }
     }
 
     /**
@@ -220,7 +249,56 @@ public final class LocalLoop {
 
     private ChildProcess firstDead() {
         synchronized (services) {
-            return services.stream().filter(s -> !s.alive()).findFirst().orElse(null);
+            return services.stream().map(Supervised::process).filter(p -> !p.alive()).findFirst().orElse(null);
+        }
+    }
+
+    /**
+     * The supervisor's round: a service that died is reported in one line and started again after
+     * a backoff, the broker first (the others reconnect to it by themselves). Serving keeps
+     * answering while the trainer or a stream restarts; the trainer resumes from its checkpoint,
+     * the streams from their committed offsets.
+     */
+    private void superviseAll() {
+        if (broker != null && !broker.alive() && !stopping.get()) {
+            restartBroker();
+        }
+        List<Supervised> all;
+        synchronized (services) {
+            all = new ArrayList<>(services);
+        }
+        for (Supervised s : all) {
+            if (stopping.get()) {
+                return;
+            }
+            String report = s.check();
+            if (report != null) {
+                System.out.println((terminal ? "\r\u001b[2K" : "") + report);
+            }
+            try {
+                ChildProcess restarted = s.restartIfDue();
+                if (restarted != null) {
+                    record(restarted);
+                    System.out.println("flywheel: " + s.name() + " restarted (pid " + restarted.pid() + ", restart " + s.restarts() + ")");
+                }
+            } catch (IOException e) {
+                System.out.println("flywheel: " + s.name() + " could not be restarted: " + e.getMessage());
+            }
+        }
+    }
+
+    private void restartBroker() {
+        brokerRestarts++;
+        System.out.println((terminal ? "\r\u001b[2K" : "") + "flywheel: broker exited with code " + broker.exitCode()
+                + "; restarting it (restart " + brokerRestarts + ")");
+        try {
+            Thread.sleep(Supervised.backoff(brokerRestarts).toMillis());
+            broker = BrokerProcess.start(options.broker(), TopicCatalog.from(Settings.fromEnvironment()), System.out);
+            System.out.println("flywheel: broker restarted on " + broker.bootstrap());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (IOException | RuntimeException e) {
+            System.out.println("flywheel: the broker could not be restarted (" + e.getMessage() + "); trying again");
         }
     }
 
@@ -237,7 +315,7 @@ public final class LocalLoop {
         System.out.println("\nflywheel: stopping");
         List<ChildProcess> reversed;
         synchronized (services) {
-            reversed = new ArrayList<>(services);
+            reversed = new ArrayList<>(services.stream().map(Supervised::stopSupervising).toList());
         }
         Collections.reverse(reversed);
         for (ChildProcess s : reversed) {
@@ -274,11 +352,11 @@ public final class LocalLoop {
     // --- what the user sees ------------------------------------------------------------------------
 
     private String api(String path) {
-        return "http://127.0.0.1:" + options.apiPort() + path;
+        return "http://127.0.0.1:" + options.ports().api() + path;
     }
 
     private String prometheus(String path) {
-        return "http://127.0.0.1:" + options.prometheusPort() + path;
+        return "http://127.0.0.1:" + options.ports().prometheus() + path;
     }
 
     private static String metrics(int port, String path) {
@@ -289,10 +367,11 @@ public final class LocalLoop {
         System.out.println();
         System.out.println("Flywheel is up. Data in " + data + "; Ctrl-C stops it, a second 'up' resumes.");
         System.out.println("  OpenAI API   " + api("/v1") + "   (model \"flywheel\"; no key needed locally)");
-        System.out.println("  metrics      serving " + api("/q/metrics") + ", trainer " + metrics(TRAINER_METRICS, "/metrics")
+        Ports ports = options.ports();
+        System.out.println("  metrics      serving " + api("/q/metrics") + ", trainer " + metrics(ports.trainerMetrics(), "/metrics")
                 + ",");
-        System.out.println("               tokenizer stream " + metrics(STREAM_METRICS, "/metrics") + ", feedback "
-                + metrics(FEEDBACK_METRICS, "/metrics"));
+        System.out.println("               tokenizer stream " + metrics(ports.streamMetrics(), "/metrics") + ", feedback "
+                + metrics(ports.feedbackMetrics(), "/metrics"));
         if (options.prometheus()) {
             System.out.println("  prometheus   " + prometheus("/") + "   (scrapes every service; alerts: " + prometheus("/alerts") + ")");
         }
@@ -306,16 +385,13 @@ public final class LocalLoop {
         System.out.println();
     }
 
-    /** Prints the status every two seconds (in place on a terminal) until Ctrl-C or a service dies. */
+    /** Prints the status every two seconds (in place on a terminal) until Ctrl-C, restarting what dies. */
     private int statusUntilStopped() throws InterruptedException {
-        boolean terminal = System.console() != null;
         long lastPlain = 0;
         while (!stopping.get()) {
-            ChildProcess dead = firstDead();
-            if (dead != null && !stopping.get()) {
-                reportDead(dead);
-                stopAll();
-                return 1;
+            superviseAll();
+            if (stopping.get()) {
+                break;
             }
             String line = status();
             if (terminal) {
@@ -331,11 +407,20 @@ public final class LocalLoop {
     }
 
     private String status() {
-        Scrape stream = Scrape.of(metrics(STREAM_METRICS, "/metrics"));
-        Scrape trainer = Scrape.of(metrics(TRAINER_METRICS, "/metrics"));
-        Scrape feedback = Scrape.of(metrics(FEEDBACK_METRICS, "/metrics"));
+        Ports ports = options.ports();
+        Scrape stream = Scrape.of(metrics(ports.streamMetrics(), "/metrics"));
+        Scrape trainer = Scrape.of(metrics(ports.trainerMetrics(), "/metrics"));
+        Scrape feedback = Scrape.of(metrics(ports.feedbackMetrics(), "/metrics"));
         Scrape serving = Scrape.of(api("/q/metrics"));
-        return String.format(Locale.ROOT,
+        List<String> down = new ArrayList<>();
+        if (broker != null && !broker.alive()) {
+            down.add("broker");
+        }
+        synchronized (services) {
+            services.stream().filter(s -> !s.process().alive()).forEach(s -> down.add(s.name()));
+        }
+        String prefix = down.isEmpty() ? "" : "DOWN (restarting): " + String.join(", ", down) + " | ";
+        return prefix + String.format(Locale.ROOT,
                 "docs %s (rejected %s) | tokens trained %s | loss %s | val ppl %s | ckpt v%s, served v%s | pairs %s | reward acc %s",
                 count(stream.sum("flywheel_stream_records_in_total")), count(stream.sum("flywheel_stream_records_rejected_total")),
                 count(trainer.sum("flywheel_trainer_tokens_trained_total")), number(trainer.get("flywheel_trainer_loss"), "%.2f"),

@@ -56,14 +56,14 @@ final class LocalPrometheus {
     }
 
     /** Writes {@code DATA/prometheus/prometheus.yml} and the rules file it loads. */
-    static void writeConfig(Path data, int apiPort) throws IOException {
+    static void writeConfig(Path data, LocalLoop.Ports ports) throws IOException {
         Path dir = dir(data);
         Files.createDirectories(dir);
         Files.writeString(dir.resolve("flywheel-rules.yaml"), rulesFile(bundledRule()), StandardCharsets.UTF_8);
-        Files.writeString(dir.resolve("prometheus.yml"), config(apiPort), StandardCharsets.UTF_8);
+        Files.writeString(dir.resolve("prometheus.yml"), config(ports), StandardCharsets.UTF_8);
     }
 
-    static String config(int apiPort) {
+    static String config(LocalLoop.Ports ports) {
         return """
                 # Written by ./flywheel up --prometheus; rewritten at every start.
                 global:
@@ -85,7 +85,7 @@ final class LocalPrometheus {
                     metrics_path: /q/metrics
                     static_configs:
                       - targets: ["127.0.0.1:%d"]
-                """.formatted(LocalLoop.STREAM_METRICS, LocalLoop.FEEDBACK_METRICS, LocalLoop.TRAINER_METRICS, apiPort);
+                """.formatted(ports.streamMetrics(), ports.feedbackMetrics(), ports.trainerMetrics(), ports.api());
     }
 
     static String bundledRule() throws IOException {

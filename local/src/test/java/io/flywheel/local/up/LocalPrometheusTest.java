@@ -39,7 +39,7 @@ class LocalPrometheusTest {
 
     @Test
     void promtoolAcceptsTheConfigAndItsRules() throws Exception {
-        LocalPrometheus.writeConfig(data, 8000);
+        LocalPrometheus.writeConfig(data, new LocalLoop.Ports(8000, 9410, 9420, 9430, 9090));
         Process p;
         try {
             p = new ProcessBuilder("promtool", "check", "config", LocalPrometheus.dir(data).resolve("prometheus.yml").toString())
@@ -63,7 +63,7 @@ class LocalPrometheusTest {
             Assumptions.abort(e.getMessage());
             return;
         }
-        LocalPrometheus.writeConfig(data, 8000);
+        LocalPrometheus.writeConfig(data, new LocalLoop.Ports(8000, 9410, 9420, 9430, 9090));
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
