@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -91,12 +92,17 @@ public class ModelRegistry {
         if (latest == null || event.version() >= latest.version()) {
             latestPromoted = event;     // the same version again replaces it (a corrected event)
         }
-        loader.submit(() -> {
-            if (pinned == null && event == latestPromoted) {
-                Engine serving = current.get();
-                if (serving == null || event.version() > serving.version()) {
-                    load(event.version(), folder(event), event.sha256(), event.tokenizer());
+        loader.execute(() -> {
+            try {
+                if (pinned == null && event == latestPromoted) {
+                    Engine serving = current.get();
+                    if ((serving == null || event.version() > serving.version())
+                            && !load(event.version(), folder(event), event.sha256(), event.tokenizer())) {
+                        fallBack(event);
+                    }
                 }
+            } catch (RuntimeException | Error e) {
+                LOG.errorf(e, "loading checkpoint %d failed", event.version());
             }
         });
     }
@@ -143,6 +149,34 @@ public class ModelRegistry {
                 load(latest.version(), folder(latest), latest.sha256(), latest.tokenizer());
             }
         });
+    }
+
+    /**
+     * The promoted checkpoint cannot be served (a damaged file): the newest version promoted before
+     * it that verifies serves instead, unless one at least as new serves already. The store's
+     * promotions log says which versions were promoted, with their hashes.
+     */
+    private void fallBack(CheckpointEvent event) {
+        Path root = folder(event).getParent();
+        List<CheckpointStore.Promotion> promotions;
+        try {
+            promotions = CheckpointStore.promotions(root);
+        } catch (IOException e) {
+            LOG.errorf("cannot read the promotions of %s: %s", root, e.getMessage());
+            return;
+        }
+        for (CheckpointStore.Promotion p : promotions) {
+            Engine serving = current.get();
+            if (serving != null && serving.version() >= p.version()) {
+                return;     // what serves is as new as any fallback
+            }
+            if (p.version() < event.version()
+                    && load(p.version(), CheckpointStore.folder(root, p.version()), p.sha256(), event.tokenizer())) {
+                LOG.warnf("promoted checkpoint %d cannot be served; serving %d, the newest promoted version that verifies",
+                        event.version(), p.version());
+                return;
+            }
+        }
     }
 
     private static Path folder(CheckpointEvent event) {

@@ -27,6 +27,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -90,6 +91,9 @@ public final class Trainer implements AutoCloseable {
     private final BufferedWriter trace;
     private final CountDownLatch finished = new CountDownLatch(1);
     private volatile boolean stopping;
+    /** Checkpoints that failed in a row, and when the next may be tried (System.nanoTime). */
+    private int checkpointFailures;
+    private long nextCheckpointAttempt;
     private volatile boolean started;
 
     private long lastVersion;                 // last checkpoint written or resumed from; 0: none
@@ -461,6 +465,9 @@ public final class Trainer implements AutoCloseable {
     }
 
     private boolean checkpointDue() {
+        if (checkpointFailures > 0 && System.nanoTime() - nextCheckpointAttempt < 0) {
+            return false;     // the last attempt failed: wait out the backoff
+        }
         if (stepsSinceCheckpoint >= config.checkpointEverySteps()) {
             return true;
         }
@@ -503,6 +510,9 @@ public final class Trainer implements AutoCloseable {
         // Above everything this model has promoted, so that serving only ever sees versions go up,
         // even from a new store (--init, a moved checkpoint directory).
         long version = Math.max(lastVersion, promotedVersion) + 1;
+        while (Files.exists(store.folder(version))) {
+            version++;      // a damaged newer version we did not resume from keeps its number
+        }
         ModelCheckpoint.State state = new ModelCheckpoint.State(tokenizer.id(), core.steps(),
                 lastVersion == 0 ? null : lastVersion, Map.copyOf(positions), values);
         StreamState stream = core.streamState(preferences.snapshot());
@@ -511,8 +521,10 @@ public final class Trainer implements AutoCloseable {
             stored = ModelCheckpoint.save(store, version, core.model(), core.optimizer(), state,
                     Map.of(StreamState.FILE, stream::write));
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write checkpoint " + version + " in " + store.root(), e);
+            checkpointFailed(version, e);
+            return;
         }
+        checkpointFailures = 0;
         lastVersion = version;
         stepsSinceCheckpoint = 0;
         positionMoved = false;
@@ -522,7 +534,8 @@ public final class Trainer implements AutoCloseable {
             bestVersion = version;
         }
 
-        QualityGate.Decision decision = gate.decide(promotedVersion > 0, eval == null ? null : eval.loss(), referenceLoss(eval),
+        // No readable reference (nothing promoted, or nothing promoted still verifies): like a first model.
+        QualityGate.Decision decision = gate.decide(reference != null, eval == null ? null : eval.loss(), referenceLoss(eval),
                 pairs == null ? null : pairs.rewardAccuracy(), referenceAccuracy(pairs), pairs == null ? 0 : pairs.pairs());
         metrics.gate(decision);
         log.info("checkpoint {} (step {}, {} tokens trained{}): {}", version, core.steps(), core.tokensTrained(),
@@ -532,11 +545,7 @@ public final class Trainer implements AutoCloseable {
             promote(stored, state, eval, pairs);
         }
         try {
-            Set<Long> keep = new HashSet<>();
-            keep.add(bestVersion);
-            keep.add(promotedVersion);
-            keep.remove(0L);
-            List<Long> removed = store.prune(config.keepCheckpoints(), keep);
+            List<Long> removed = store.prune(config.keepCheckpoints(), keepOnPrune());
             if (!removed.isEmpty()) {
                 log.debug("pruned checkpoints {}", removed);
             }
@@ -544,6 +553,70 @@ public final class Trainer implements AutoCloseable {
             log.warn("cannot prune old checkpoints: {}", e.getMessage());
         }
         metrics.checkpoint(version, (System.nanoTime() - started) / 1e9);
+    }
+
+    /**
+     * A checkpoint that could not be written (a full disk, a read-only mount) stops neither training
+     * nor serving: the store keeps nothing half-written; what may go goes (every version but the
+     * newest, the promoted and the best); the next attempt comes after a backoff, 5 s doubling to
+     * 5 min. The same version number is tried again, and the consumer positions it would have
+     * stored are still ahead, so nothing is trained twice or skipped.
+     */
+    private void checkpointFailed(long version, IOException e) {
+        checkpointFailures++;
+        metrics.checkpointFailed();
+        long waitSeconds = Math.min(300, 5L << Math.min(checkpointFailures - 1, 6));
+        nextCheckpointAttempt = System.nanoTime() + waitSeconds * 1_000_000_000L;
+        List<Long> freed = List.of();
+        try {
+            Set<Long> keep = new HashSet<>(List.of(bestVersion, promotedVersion));
+            keep.remove(0L);
+            freed = store.prune(1, keep);
+        } catch (IOException pruneFailed) {
+            log.warn("cannot prune old checkpoints either: {}", pruneFailed.getMessage());
+        }
+        log.error("cannot write checkpoint {} in {}: {}{}; training goes on, next attempt in {} s (failure {} in a row)", version,
+                store.root().toAbsolutePath(), why(e), freed.isEmpty() ? "" : "; freed old versions " + freed, waitSeconds,
+                checkpointFailures);
+    }
+
+    /** An I/O failure in words: the file and the operating system's reason ("No space left on device"). */
+    private static String why(IOException e) {
+        if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
+            return (f.getFile() == null ? "" : f.getFile() + ": ") + f.getReason();
+        }
+        Throwable cause = e;
+        while (cause.getCause() != null && cause.getMessage() == null) {
+            cause = cause.getCause();
+        }
+        return cause.getMessage() != null ? cause.getMessage() : cause.getClass().getSimpleName();
+    }
+
+    /**
+     * What pruning must leave: the promoted, the best and the last two promoted versions (rollback
+     * targets), and at least two versions that still verify, newest first, so that one damaged
+     * file never leaves nothing to serve or pin.
+     */
+    private Set<Long> keepOnPrune() throws IOException {
+        Set<Long> keep = new HashSet<>(List.of(bestVersion, promotedVersion));
+        CheckpointStore.promotions(store.root()).stream().limit(2).forEach(p -> keep.add(p.version()));
+        List<Long> versions = new ArrayList<>(store.versions());
+        Collections.reverse(versions);
+        int verified = 0;
+        for (long v : versions) {
+            if (verified == 2) {
+                break;
+            }
+            if (CheckpointStore.verifies(store.root(), v, null)) {
+                keep.add(v);
+                verified++;
+            } else {
+                metrics.damaged();
+                log.error("checkpoint {} in {} does not verify: kept for inspection, not counted as a good version", v, store.root());
+            }
+        }
+        keep.remove(0L);
+        return keep;
     }
 
     /** The promoted model's loss on the evaluation set as it is now (re-measured when the set changed). */
@@ -590,6 +663,11 @@ public final class Trainer implements AutoCloseable {
             return;
         }
         promotedVersion = stored.version();
+        try {
+            store.recordPromotion(stored.version(), stored.sha256());
+        } catch (IOException e) {
+            log.warn("cannot record promotion of checkpoint {} in {}: {}", stored.version(), store.root(), e.getMessage());
+        }
         Map<String, INDArray> frozen = new LinkedHashMap<>();
         core.model().parameters().forEach((name, w) -> frozen.put(name, w.dup()));
         useReference(core.model().config(), frozen);
@@ -623,14 +701,37 @@ public final class Trainer implements AutoCloseable {
         CheckpointEvent e = event.get();
         promotedVersion = e.version();
         metrics.promoted(promotedVersion);
+        Path promotedFolder = Path.of(URI.create(e.uri()));
         try {
-            ModelCheckpoint.Weights loaded = ModelCheckpoint.loadWeights(Path.of(URI.create(e.uri())), e.sha256());
+            ModelCheckpoint.Weights loaded = ModelCheckpoint.loadWeights(promotedFolder, e.sha256());
             useReference(loaded.config(), loaded.weights());
             log.info("promoted checkpoint is {}; the gate compares against it", promotedVersion);
+            return;
         } catch (IOException | RuntimeException ex) {
-            log.error("promoted checkpoint {} cannot be read ({}): the gate will reject until one is promoted by hand",
-                    promotedVersion, ex.getMessage());
+            metrics.damaged();
+            log.error("promoted checkpoint {} cannot be read: {}", promotedVersion, ex.getMessage());
         }
+        // Damaged: the newest promoted version that still verifies is the reference instead.
+        try {
+            for (CheckpointStore.Promotion p : CheckpointStore.promotions(promotedFolder.getParent())) {
+                if (p.version() >= promotedVersion) {
+                    continue;
+                }
+                try {
+                    ModelCheckpoint.Weights loaded = ModelCheckpoint.loadWeights(CheckpointStore.folder(promotedFolder.getParent(),
+                            p.version()), p.sha256());
+                    useReference(loaded.config(), loaded.weights());
+                    log.warn("the gate compares against checkpoint {}, the newest promoted version that verifies", p.version());
+                    return;
+                } catch (IOException | RuntimeException ex) {
+                    metrics.damaged();
+                    log.error("promoted checkpoint {} cannot be read either: {}", p.version(), ex.getMessage());
+                }
+            }
+        } catch (IOException ex) {
+            log.error("cannot read the promotions of {}: {}", promotedFolder.getParent(), ex.getMessage());
+        }
+        log.warn("no promoted checkpoint verifies: the next checkpoint is promoted as a first one");
     }
 
     private void findBest() throws IOException {

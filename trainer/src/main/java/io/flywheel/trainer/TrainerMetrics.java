@@ -34,6 +34,8 @@ final class TrainerMetrics {
     private final Counter preferenceSteps;
     private final Counter skippedSteps;
     private final Counter publishFailures;
+    private final Counter checkpointFailures;
+    private final Counter damaged;
     private final Counter preferenceExamples;
     private final Counter preferenceRecords;
     private final Gauge preferenceLoss;
@@ -122,6 +124,10 @@ final class TrainerMetrics {
         skippedSteps = Counter.builder().name("flywheel_trainer_skipped_steps")
                 .help("Steps dropped because their gradient was not finite, by kind (language, preference)")
                 .labelNames("kind").register(registry);
+        damaged = Counter.builder().name("flywheel_trainer_damaged_checkpoints")
+                .help("Checkpoints found not to verify against their manifest (damaged files); passed over").register(registry);
+        checkpointFailures = Counter.builder().name("flywheel_trainer_checkpoint_failures")
+                .help("Checkpoints that could not be written (a full disk, a read-only mount); training goes on").register(registry);
         publishFailures = Counter.builder().name("flywheel_trainer_checkpoint_publish_failures")
                 .help("Checkpoints that passed the gate but whose event could not be published to checkpoints").register(registry);
         skippedSteps.labelValues("language");
@@ -199,6 +205,14 @@ final class TrainerMetrics {
         preferenceLoss.set(s.loss());
         rewardLoss.set(s.rewardLoss());
         dpoLoss.set(s.dpoLoss());
+    }
+
+    void damaged() {
+        damaged.inc();
+    }
+
+    void checkpointFailed() {
+        checkpointFailures.inc();
     }
 
     void publishFailed() {

@@ -9,6 +9,7 @@ import java.io.OutputStream;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -18,6 +19,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -213,7 +215,59 @@ public final class CheckpointStore {
     }
 
     public Path folder(long version) {
+        return folder(root, version);
+    }
+
+    /** Where version {@code version} lives in the store at {@code root}. */
+    public static Path folder(Path root, long version) {
         return root.resolve(String.format("v%06d", version));
+    }
+
+    // --- promotions ------------------------------------------------------------------------------
+
+    /** The log of promoted versions, one {@code VERSION SHA256} line each, oldest first. */
+    public static final String PROMOTIONS = "promotions.log";
+
+    /** A version the trainer promoted, with its manifest hash. */
+    public record Promotion(long version, String sha256) {}
+
+    /**
+     * Appends a promotion to {@value #PROMOTIONS} (and syncs it): when the promoted checkpoint is
+     * damaged later, the trainer and serving fall back to the newest promoted version that still
+     * verifies.
+     */
+    public void recordPromotion(long version, String sha256) throws IOException {
+        Path log = root.resolve(PROMOTIONS);
+        Files.writeString(log, version + " " + sha256 + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                StandardOpenOption.APPEND, StandardOpenOption.WRITE);
+        fsync(log);
+    }
+
+    /** The promotions recorded in the store at {@code root}, newest first; none when it has no log. */
+    public static List<Promotion> promotions(Path root) throws IOException {
+        Path log = root.resolve(PROMOTIONS);
+        if (!Files.exists(log)) {
+            return List.of();
+        }
+        List<Promotion> out = new ArrayList<>();
+        for (String line : Files.readAllLines(log, StandardCharsets.UTF_8)) {
+            String[] parts = line.strip().split(" ");
+            if (parts.length == 2 && parts[0].matches("\\d+") && parts[1].matches("[0-9a-f]{64}")) {
+                out.add(new Promotion(Long.parseLong(parts[0]), parts[1]));
+            }   // a torn last line (a crash mid-append) is skipped
+        }
+        Collections.reverse(out);
+        return out;
+    }
+
+    /** Whether a version is present and verifies against its manifest (and {@code sha256}, when given). */
+    public static boolean verifies(Path root, long version, String sha256) {
+        try {
+            verify(folder(root, version), sha256);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** A checkpoint whose contents do not match its manifest. */
