@@ -96,6 +96,12 @@ public final class ServingBenchmark {
             try {
                 awaitVersion(http, base, 1, serving, dir.resolve("serving.log"));
 
+                if (args.length > 1 && args[1].equals("slow")) {
+                    promoter.promote(small, 2);
+                    awaitVersion(http, base, 2, serving, dir.resolve("serving.log"));
+                    slowClients(http, base, port, seconds);
+                    return;
+                }
                 System.out.println();
                 System.out.println("| model | parameters | weights | decode tokens/s (1 stream) | bandwidth bound | share of bound |");
                 System.out.println("|---|---|---|---|---|---|");
@@ -187,6 +193,10 @@ public final class ServingBenchmark {
             return String.format(Locale.ROOT, "| %s | %d | %.0f ms | %.0f ms | %.0f ms | %d | %d |", name, requests, 1000 * p(latencies, 0.5),
                     1000 * p(latencies, 0.99), 1000 * p(ttfts, 0.99), errors, swaps);
         }
+
+        String slowRow(String name, int refused) {
+            return swapRow(name, refused);
+        }
     }
 
     interface Action {
@@ -264,6 +274,64 @@ public final class ServingBenchmark {
         }
         double secs = (System.nanoTime() - start) / 1e9;
         return new Result(latencies.size(), errors.get(), tokens.get(), secs, latencies, ttfts);
+    }
+
+    /**
+     * 4 clients' streamed completions, calm and then while 64 slow clients hold connections: each
+     * declares a 200,000-byte body, sends 20 bytes and waits; when the server's body deadline
+     * answers it (408) it connects and stalls again at once.
+     */
+    private static void slowClients(HttpClient http, URI base, int port, int seconds) throws Exception {
+        System.out.println();
+        System.out.printf(Locale.ROOT, "slow clients: 4 clients, L4 d128, streamed completions of 32 tokens, %d s each:%n", seconds);
+        System.out.println("| run | requests | p50 latency | p99 latency | p99 TTFT | errors | slow connections refused (408) |");
+        System.out.println("|---|---|---|---|---|---|---|");
+        Result calm = load(http, base, 4, seconds, null);
+        System.out.println(calm.slowRow("calm", 0));
+        AtomicBoolean stalling = new AtomicBoolean(true);
+        AtomicInteger timedOut = new AtomicInteger();
+        List<Thread> slow = new ArrayList<>();
+        for (int i = 0; i < 64; i++) {
+            Thread t = new Thread(() -> {
+                while (stalling.get()) {
+                    try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                        s.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                + "Content-Length: 200000\r\n\r\n{\"model\":\"" + MODEL + "\",").getBytes(StandardCharsets.UTF_8));
+                        s.getOutputStream().flush();
+                        s.setSoTimeout(1000);
+                        byte[] buffer = new byte[4096];
+                        StringBuilder answer = new StringBuilder();
+                        while (stalling.get()) {
+                            try {
+                                int n = s.getInputStream().read(buffer);
+                                if (n < 0) {
+                                    break;
+                                }
+                                answer.append(new String(buffer, 0, n, StandardCharsets.ISO_8859_1));
+                            } catch (java.net.SocketTimeoutException stillWaiting) {
+                                // holding the connection
+                            }
+                        }
+                        if (answer.toString().startsWith("HTTP/1.1 408")) {
+                            timedOut.incrementAndGet();
+                        }
+                    } catch (IOException e) {
+                        // connect again
+                    }
+                }
+            }, "slow-" + i);
+            t.setDaemon(true);
+            t.start();
+            slow.add(t);
+        }
+        Thread.sleep(1000);
+        Result stalled = load(http, base, 4, seconds, null);
+        stalling.set(false);
+        for (Thread t : slow) {
+            t.join(5000);
+        }
+        System.out.println(stalled.slowRow("64 slow clients holding connections", timedOut.get()));
+        System.out.printf(Locale.ROOT, "p99 ratio (slow clients / calm): %.2f%n", stalled.p99Latency() / calm.p99Latency());
     }
 
     private static HttpRequest post(URI base, String path, String body) {

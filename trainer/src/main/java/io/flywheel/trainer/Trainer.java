@@ -3,6 +3,7 @@ package io.flywheel.trainer;
 import io.flywheel.core.checkpoint.CheckpointLog;
 import io.flywheel.core.checkpoint.CheckpointStore;
 import io.flywheel.core.cli.UsageError;
+import io.flywheel.core.metrics.BrokerProbe;
 import io.flywheel.core.metrics.MetricsServer;
 import io.flywheel.core.records.CheckpointEvent;
 import io.flywheel.core.records.PreferenceRecord;
@@ -91,6 +92,8 @@ public final class Trainer implements AutoCloseable {
     private final BufferedWriter trace;
     private final CountDownLatch finished = new CountDownLatch(1);
     private volatile boolean stopping;
+    /** Readiness needs the broker too: a trainer cut off from it trains nothing new. */
+    private final BrokerProbe broker;
     /** Checkpoints that failed in a row, and when the next may be tried (System.nanoTime). */
     private int checkpointFailures;
     private long nextCheckpointAttempt;
@@ -129,7 +132,9 @@ public final class Trainer implements AutoCloseable {
         this.trace = config.trace() == null ? null : Files.newBufferedWriter(config.trace(), StandardCharsets.UTF_8,
                 StandardOpenOption.CREATE, StandardOpenOption.APPEND);
 
-        this.metricsServer = MetricsServer.start(config.metricsHost(), config.metricsPort(), () -> started && !stopping);
+        this.broker = BrokerProbe.start(config.bootstrap());
+        this.metricsServer = MetricsServer.start(config.metricsHost(), config.metricsPort(),
+                () -> started && !stopping && broker.reachable());
         this.metrics = new TrainerMetrics(metricsServer.registry());
         metrics.peakFlops(peakFlops);
         metrics.checkpoint(lastVersion, 0);
@@ -783,6 +788,7 @@ public final class Trainer implements AutoCloseable {
         // Short: positions live in the checkpoints, and a dead broker must not hold the exit.
         consumer.close(Duration.ofSeconds(2));
         producer.close(Duration.ofSeconds(2));
+        broker.close();
         metricsServer.close();
     }
 }

@@ -47,10 +47,20 @@ public final class CheckpointLog {
         long deadline = System.nanoTime() + timeout.toNanos();
         byte[] key = modelName.getBytes(StandardCharsets.UTF_8);
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
+            // A topic created a moment ago may not be in the broker's metadata yet: ask again until the deadline.
             List<TopicPartition> partitions = consumer.partitionsFor(topic, timeout).stream()
                     .map(p -> new TopicPartition(topic, p.partition())).toList();
-            if (partitions.isEmpty()) {
-                throw new TimeoutException("topic " + topic + " does not exist");
+            while (partitions.isEmpty()) {
+                if (System.nanoTime() > deadline) {
+                    throw new TimeoutException("topic " + topic + " does not exist");
+                }
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new TimeoutException("interrupted while waiting for topic " + topic);
+                }
+                partitions = consumer.partitionsFor(topic, timeout).stream().map(p -> new TopicPartition(topic, p.partition())).toList();
             }
             consumer.assign(partitions);
             consumer.seekToBeginning(partitions);

@@ -1,6 +1,7 @@
 package io.flywheel.core.streams;
 
 import io.flywheel.core.config.Settings;
+import io.flywheel.core.metrics.BrokerProbe;
 import io.flywheel.core.metrics.ConsumerLag;
 import io.flywheel.core.metrics.MetricsServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -13,6 +14,7 @@ import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.function.Function;
 import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
 import org.slf4j.Logger;
@@ -20,7 +22,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A Kafka Streams app as every Flywheel stream runs one: its topology in a {@link KafkaStreams}
- * client, a metrics server whose {@code /health/ready} is up only while Streams is RUNNING, its
+ * client, a metrics server whose {@code /health/ready} is up only while Streams is RUNNING and the
+ * broker answers ({@link BrokerProbe}), its
  * consumer lag on the input topic as a gauge, and a stream thread that dies of an unexpected error
  * (a broker outage, a fenced producer) replaced, resuming from the last committed transaction.
  * Bad records never get that far: the topologies route them to their rejected topics.
@@ -54,9 +57,12 @@ public final class StreamsApp implements AutoCloseable {
     private final MetricsServer metricsServer;
     private final CountDownLatch stopped = new CountDownLatch(1);
 
-    private StreamsApp(KafkaStreams streams, MetricsServer metricsServer) {
+    private final BrokerProbe broker;
+
+    private StreamsApp(KafkaStreams streams, MetricsServer metricsServer, BrokerProbe broker) {
         this.streams = streams;
         this.metricsServer = metricsServer;
+        this.broker = broker;
     }
 
     /**
@@ -66,8 +72,9 @@ public final class StreamsApp implements AutoCloseable {
      */
     public static StreamsApp start(Spec spec, Function<PrometheusRegistry, Topology> topology, Properties properties) throws IOException {
         KafkaStreams[] holder = new KafkaStreams[1];
+        BrokerProbe broker = BrokerProbe.start(properties.getProperty(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG));
         MetricsServer metricsServer = MetricsServer.start(spec.metricsHost(), spec.metricsPort(),
-                () -> holder[0] != null && holder[0].state() == KafkaStreams.State.RUNNING);
+                () -> holder[0] != null && holder[0].state() == KafkaStreams.State.RUNNING && broker.reachable());
         KafkaStreams streams = new KafkaStreams(topology.apply(metricsServer.registry()), properties);
         holder[0] = streams;
         ConsumerLag.register(metricsServer.registry(), spec.lagMetric(),
@@ -78,7 +85,7 @@ public final class StreamsApp implements AutoCloseable {
             return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
         });
         streams.start();
-        return new StreamsApp(streams, metricsServer);
+        return new StreamsApp(streams, metricsServer, broker);
     }
 
     /**
@@ -111,6 +118,7 @@ public final class StreamsApp implements AutoCloseable {
     public void close() {
         // Bounded whatever the broker's state: with exactly-once an unfinished transaction is aborted, not lost.
         streams.close(Duration.ofSeconds(8));
+        broker.close();
         metricsServer.close();
     }
 }
