@@ -48,6 +48,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -652,15 +653,21 @@ public final class Trainer implements AutoCloseable {
                          PreferenceLearner.Evaluation pairs) {
         CheckpointEvent event = new CheckpointEvent(stored.version(), stored.folder().toUri().toString(), stored.sha256(),
                 state.parent(), tokenizer.id(), state.metrics(), state.offsets());
+        if (stopping && !broker.answersWithin(Duration.ofSeconds(2))) {
+            log.error("checkpoint {} passed the gate but the broker is unreachable while stopping: it is not announced", stored.version());
+            metrics.publishFailed();
+            return;
+        }
         try {
             // Bounded: a dead broker must not hold training (or a shutdown) for the producer's two minutes.
             // Unannounced, the version stays unpromoted; the next one that passes the gate is announced.
             producer.send(new ProducerRecord<>(config.topics().name(Topic.CHECKPOINTS),
                     config.modelName().getBytes(StandardCharsets.UTF_8), CheckpointEvent.CODEC.encode(event)))
                     .get(stopping ? 3 : 30, TimeUnit.SECONDS);
-        } catch (ExecutionException | TimeoutException e) {
+        } catch (ExecutionException | TimeoutException | KafkaException e) {
             log.error("checkpoint {} passed the gate but its event was not published (is the broker up?): {}", stored.version(),
-                    e instanceof ExecutionException ? e.getCause().getMessage() : "no acknowledgement in time");
+                    e instanceof ExecutionException ? e.getCause().getMessage() : e instanceof TimeoutException
+                            ? "no acknowledgement in time" : e.getMessage());
             metrics.publishFailed();
             return;
         } catch (InterruptedException e) {
@@ -773,6 +780,10 @@ public final class Trainer implements AutoCloseable {
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.CLIENT_ID_CONFIG, "flywheel-trainer-" + config.modelName());
+        // A dead broker costs a promotion, never a minute of training or of a shutdown.
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "10000");
+        p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "30000");
         return p;
     }
 

@@ -46,6 +46,21 @@ public final class BrokerProbe implements AutoCloseable {
         return answered && System.nanoTime() - lastAnswer < STALE.toNanos();
     }
 
+    /** Asks the broker now; whether it answers within {@code timeout}. */
+    public boolean answersWithin(Duration timeout) {
+        try {
+            admin.describeCluster().clusterId().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            lastAnswer = System.nanoTime();
+            answered = true;
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        } catch (Exception unreachable) {
+            return false;
+        }
+    }
+
     private void probe() {
         while (!closed) {
             try {
