@@ -40,7 +40,12 @@ public class RequestBodies {
                     refuse(ctx, 413, "request_too_large", "The request body is larger than this server's limit of " + limit + " bytes");
                     return;
                 }
-                // One check every 100 ms while the body arrives: past the limit (a chunked body, whose
+                if (ctx.request().version() != HttpVersion.HTTP_2) {
+                    readWhole(ctx, vertx, limit, timeoutMs, config.bodyTimeout().toSeconds());
+                    return;
+                }
+                // HTTP/2 (h2c): the REST layer pauses the request it is given, which HTTP/2 refuses once
+                // the body has ended, so the body is left to it. One check every 100 ms while it arrives: past the limit (a chunked body, whose
                 // length nobody declared) it is 413, past the deadline 408; done once it has all come.
                 long deadline = System.nanoTime() + timeoutMs * 1_000_000;
                 long length = declared == null ? -1 : length(declared);
@@ -62,6 +67,46 @@ public class RequestBodies {
                 ctx.next();
             });
         }
+    }
+
+    /**
+     * Reads an HTTP/1 body here, on the event loop, and hands it to the REST layer whole (it reads
+     * a body it is given instead of the connection): a slow client waits on no worker thread.
+     */
+    private void readWhole(RoutingContext ctx, Vertx vertx, long limit, long timeoutMs, long timeoutSeconds) {
+        Buffer body = Buffer.buffer();
+        boolean[] done = {false};
+        long timer = vertx.setTimer(timeoutMs, id -> {
+            if (!done[0]) {
+                done[0] = true;
+                refuse(ctx, 408, "request_timeout", "The request body did not arrive within " + timeoutSeconds + " s");
+            }
+        });
+        ctx.request().handler(chunk -> {
+            if (done[0]) {
+                return;
+            }
+            body.appendBuffer(chunk);
+            if (body.length() > limit) {
+                done[0] = true;
+                vertx.cancelTimer(timer);
+                refuse(ctx, 413, "request_too_large", "The request body is larger than this server's limit of " + limit + " bytes");
+            }
+        });
+        ctx.request().exceptionHandler(e -> {
+            done[0] = true;
+            vertx.cancelTimer(timer);
+        });
+        ctx.request().endHandler(end -> {
+            if (done[0]) {
+                return;
+            }
+            done[0] = true;
+            vertx.cancelTimer(timer);
+            ctx.setBody(body);
+            ctx.next();
+        });
+        ctx.request().resume();
     }
 
     private static boolean tooLarge(String declared, long limit) {

@@ -96,6 +96,12 @@ class UpCliTest {
             first.await("flywheel: broker exited with code ", Duration.ofSeconds(30));
             chat(api);
             first.await("flywheel: broker restarted", Duration.ofSeconds(90));
+            // New text through the restarted broker (the first corpus may be trained through by now):
+            // the tokenizer stream, the trainer and serving's follower all carry on.
+            Path more = dir.resolve("more.txt");
+            Files.writeString(more, String.join("\n\n", Corpus.lines(600, 200).subList(300, 600)), StandardCharsets.UTF_8);
+            Cli.Result ingest = Cli.run("ingest", "--bootstrap", "127.0.0.1:" + port, "--split", "paragraph", more.toString());
+            assertEquals(0, ingest.exit(), ingest.stderr());
             awaitServedVersion(api, before + 1);
         } finally {
             stop(first);
