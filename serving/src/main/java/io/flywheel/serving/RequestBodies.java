@@ -13,11 +13,12 @@ import jakarta.enterprise.event.Observes;
 
 /**
  * Request bodies get a size limit (413) and a deadline (408), each answered with an OpenAI-style
- * error before any worker thread is involved. The body itself is read by the REST layer on the
- * event loop, whole, because its input buffer is as large as the limit
- * ({@code quarkus.rest.input-buffer-size} in application.properties): without that a client that
- * sends half a large body holds a worker until Vert.x's read timeout, and enough of them stall
- * every endpoint, health and metrics included.
+ * error before any worker thread is involved. An HTTP/1 body is read here, whole, on the event
+ * loop, and handed to the REST layer with {@code RoutingContext.setBody}: a blocking endpoint
+ * otherwise reads its body on its worker thread, so a client that sends half a body holds a
+ * worker until the deadline, and enough of them stall every endpoint, health and metrics
+ * included. Over HTTP/2 the REST layer reads the body itself (it pauses the request it is given,
+ * which HTTP/2 refuses once the body has ended); there the deadline and the limit are watched.
  */
 @ApplicationScoped
 public class RequestBodies {
