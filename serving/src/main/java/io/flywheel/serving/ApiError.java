@@ -1,5 +1,6 @@
 package io.flywheel.serving;
 
+import io.flywheel.core.serde.Json;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 
@@ -90,6 +91,12 @@ public final class ApiError extends RuntimeException {
 
     public String code() {
         return code;
+    }
+
+    /** The body as bytes, for answers written outside JAX-RS (the event loop's {@link RequestBodies}). */
+    public byte[] body() {
+        return Json.write(Json.object().set("error", Json.object().put("message", getMessage()).put("type", type)
+                .put("param", param).put("code", code)));
     }
 
     public Response toResponse() {

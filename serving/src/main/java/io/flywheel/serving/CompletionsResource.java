@@ -117,17 +117,19 @@ public class CompletionsResource {
         }
         // From here the stream's writer owns the hold; if it never runs (the client left before the
         // answer began), the connection's end handler gives the hold back.
+        // Counted once, when it ends: 200 streamed to its end, 499 when its client left.
         StreamingOutput sse = out -> {
             if (!generation.claim()) {
+                metrics.request(CLIENT_CLOSED);
                 return;
             }
             try (generation) {
                 answer.stream(out);
+                metrics.request(200);
             } catch (Generation.ClientGone | IOException gone) {
                 metrics.request(CLIENT_CLOSED);
             }
         };
-        metrics.request(200);
         return Response.ok(sse, "text/event-stream").header(VERSION_HEADER, answer.version())
                 .header("Cache-Control", "no-cache").header("X-Accel-Buffering", "no").build();
     }

@@ -1,6 +1,5 @@
 package io.flywheel.serving;
 
-import io.flywheel.core.serde.Json;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
@@ -46,8 +45,9 @@ public class RequestBodies {
                     return;
                 }
                 // HTTP/2 (h2c): the REST layer pauses the request it is given, which HTTP/2 refuses once
-                // the body has ended, so the body is left to it. One check every 100 ms while it arrives: past the limit (a chunked body, whose
-                // length nobody declared) it is 413, past the deadline 408; done once it has all come.
+                // the body has ended, so the body is left to it. One check every 100 ms while it
+                // arrives: past the limit (a chunked body, whose length nobody declared) it is 413,
+                // past the deadline 408; done once it has all come.
                 long deadline = System.nanoTime() + timeoutMs * 1_000_000;
                 long length = declared == null ? -1 : length(declared);
                 long timer = vertx.setPeriodic(CHECK_MS, id -> {
@@ -136,8 +136,7 @@ public class RequestBodies {
             return;
         }
         metrics.request(status);
-        byte[] body = Json.write(Json.object().set("error", Json.object().put("message", message)
-                .put("type", "invalid_request_error").putNull("param").put("code", code)));
+        byte[] body = ApiError.of(status, "invalid_request_error", code, message).body();
         ctx.response().setStatusCode(status).putHeader(HttpHeaders.CONTENT_TYPE, "application/json");
         if (http1) {
             ctx.response().putHeader(HttpHeaders.CONNECTION, "close");

@@ -98,6 +98,8 @@ public final class Trainer implements AutoCloseable {
     /** Checkpoints that failed in a row, and when the next may be tried (System.nanoTime). */
     private int checkpointFailures;
     private long nextCheckpointAttempt;
+    /** Versions found not to verify: hashed once, counted once. */
+    private final Set<Long> damaged = new HashSet<>();
     private volatile boolean started;
 
     private long lastVersion;                 // last checkpoint written or resumed from; 0: none
@@ -551,7 +553,7 @@ public final class Trainer implements AutoCloseable {
             promote(stored, state, eval, pairs);
         }
         try {
-            List<Long> removed = store.prune(config.keepCheckpoints(), keepOnPrune());
+            List<Long> removed = store.prune(config.keepCheckpoints(), keepOnPrune(version));
             if (!removed.isEmpty()) {
                 log.debug("pruned checkpoints {}", removed);
             }
@@ -563,8 +565,8 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * A checkpoint that could not be written (a full disk, a read-only mount) stops neither training
-     * nor serving: the store keeps nothing half-written; what may go goes (every version but the
-     * newest, the promoted and the best); the next attempt comes after a backoff, 5 s doubling to
+     * nor serving: the store keeps nothing half-written; what may go goes (all that
+     * {@link #keepOnPrune} does not keep); the next attempt comes after a backoff, 5 s doubling to
      * 5 min. The same version number is tried again, and the consumer positions it would have
      * stored are still ahead, so nothing is trained twice or skipped.
      */
@@ -575,9 +577,7 @@ public final class Trainer implements AutoCloseable {
         nextCheckpointAttempt = System.nanoTime() + waitSeconds * 1_000_000_000L;
         List<Long> freed = List.of();
         try {
-            Set<Long> keep = new HashSet<>(List.of(bestVersion, promotedVersion));
-            keep.remove(0L);
-            freed = store.prune(1, keep);
+            freed = store.prune(1, keepOnPrune(0));
         } catch (IOException pruneFailed) {
             log.warn("cannot prune old checkpoints either: {}", pruneFailed.getMessage());
         }
@@ -603,7 +603,7 @@ public final class Trainer implements AutoCloseable {
      * targets), and at least two versions that still verify, newest first, so that one damaged
      * file never leaves nothing to serve or pin.
      */
-    private Set<Long> keepOnPrune() throws IOException {
+    private Set<Long> keepOnPrune(long justWritten) throws IOException {
         Set<Long> keep = new HashSet<>(List.of(bestVersion, promotedVersion));
         CheckpointStore.promotions(store.root()).stream().limit(2).forEach(p -> keep.add(p.version()));
         List<Long> versions = new ArrayList<>(store.versions());
@@ -613,16 +613,25 @@ public final class Trainer implements AutoCloseable {
             if (verified == 2) {
                 break;
             }
-            if (CheckpointStore.verifies(store.root(), v, null)) {
+            // The version just written was hashed as it was written; a damaged one is known already.
+            if (v == justWritten || (!damaged.contains(v) && verifiesOrRecordDamage(v))) {
                 keep.add(v);
                 verified++;
-            } else {
-                metrics.damaged();
-                log.error("checkpoint {} in {} does not verify: kept for inspection, not counted as a good version", v, store.root());
             }
         }
         keep.remove(0L);
         return keep;
+    }
+
+    /** Hashes a version against its manifest; one that does not verify is counted and logged once. */
+    private boolean verifiesOrRecordDamage(long version) {
+        if (CheckpointStore.verifies(store.root(), version, null)) {
+            return true;
+        }
+        damaged.add(version);
+        metrics.damaged();
+        log.error("checkpoint {} in {} does not verify: kept for inspection, not counted as a good version", version, store.root());
+        return false;
     }
 
     /** The promoted model's loss on the evaluation set as it is now (re-measured when the set changed). */
@@ -720,6 +729,7 @@ public final class Trainer implements AutoCloseable {
             log.info("promoted checkpoint is {}; the gate compares against it", promotedVersion);
             return;
         } catch (IOException | RuntimeException ex) {
+            damaged.add(promotedVersion);
             metrics.damaged();
             log.error("promoted checkpoint {} cannot be read: {}", promotedVersion, ex.getMessage());
         }
@@ -736,6 +746,7 @@ public final class Trainer implements AutoCloseable {
                     log.warn("the gate compares against checkpoint {}, the newest promoted version that verifies", p.version());
                     return;
                 } catch (IOException | RuntimeException ex) {
+                    damaged.add(p.version());
                     metrics.damaged();
                     log.error("promoted checkpoint {} cannot be read either: {}", p.version(), ex.getMessage());
                 }

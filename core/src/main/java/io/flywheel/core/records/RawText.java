@@ -5,7 +5,6 @@ import io.flywheel.core.serde.Codec;
 import io.flywheel.core.serde.Json;
 import io.flywheel.core.serde.RecordFormatException;
 import io.flywheel.core.serde.StrictUtf8;
-import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Objects;
@@ -56,19 +55,20 @@ public record RawText(String id, String source, String text, long ts, Map<String
         if (value == null) {
             throw new RecordFormatException("record", "has no value (a tombstone)");
         }
-        int start = value.length >= 3 && (value[0] & 0xff) == 0xEF && (value[1] & 0xff) == 0xBB && (value[2] & 0xff) == 0xBF ? 3 : 0;
-        String decoded = StrictUtf8.decodeOrNull(start == 0 ? value : Arrays.copyOfRange(value, start, value.length));
-        if (decoded == null) {
-            throw new RecordFormatException("record", "is not valid UTF-8 (byte " + StrictUtf8.firstInvalidByte(value) + ")");
-        }
         String fallbackSource = sourceHeader != null && !sourceHeader.isBlank() ? sourceHeader.strip() : DEFAULT_SOURCE;
         long fallbackTs = timestamp >= 0 ? timestamp : System.currentTimeMillis();
         String fallbackId = key != null && !key.isBlank() ? key : null;
-        if (!decoded.stripLeading().startsWith("{")) {
-            return new RawText(fallbackId != null ? fallbackId : DocumentIds.of(fallbackSource, decoded), fallbackSource, decoded,
+        int start = value.length >= 3 && (value[0] & 0xff) == 0xEF && (value[1] & 0xff) == 0xBB && (value[2] & 0xff) == 0xBF ? 3 : 0;
+        if (!startsWithBrace(value, start)) {
+            String text = StrictUtf8.decodeOrNull(start == 0 ? value : Arrays.copyOfRange(value, start, value.length));
+            if (text == null) {
+                throw new RecordFormatException("record", "is not valid UTF-8 (byte " + StrictUtf8.firstInvalidByte(value) + ")");
+            }
+            return new RawText(fallbackId != null ? fallbackId : DocumentIds.of(fallbackSource, text), fallbackSource, text,
                     fallbackTs, Map.of());
         }
-        Json.Fields f = Json.read(decoded.getBytes(StandardCharsets.UTF_8));
+        // The JSON parser reads the bytes once, refusing invalid UTF-8 (and skipping a byte-order mark) itself.
+        Json.Fields f = Json.read(value);
         String text = f.string("text");
         String source = f.optionalString("source");
         if (source != null && source.isBlank()) {
@@ -87,6 +87,17 @@ public record RawText(String id, String source, String text, long ts, Map<String
         Map<String, String> meta = f.optionalScalarMap("meta");
         f.done();
         return new RawText(id, source, text, ts != null ? ts : fallbackTs, meta);
+    }
+
+    /** Whether the first byte after a byte-order mark and ASCII whitespace is '{'. */
+    private static boolean startsWithBrace(byte[] value, int from) {
+        for (int i = from; i < value.length; i++) {
+            byte b = value[i];
+            if (b != ' ' && b != '\t' && b != '\n' && b != '\r') {
+                return b == '{';
+            }
+        }
+        return false;
     }
 
     public static final Codec<RawText> CODEC = new Codec<>() {
