@@ -53,11 +53,13 @@ public class ServingMetrics {
         swapDuration = Timer.builder("flywheel.serving.swap.duration")
                 .description("Loading, verifying and warming a new checkpoint, until it serves").register(registry);
         swaps = Counter.builder("flywheel.serving.swaps").description("Checkpoints swapped in").register(registry);
-        Gauge.builder("flywheel.serving.num.requests.running", running, AtomicInteger::get)
+        // Strong references: Micrometer holds a gauge's object weakly by default, and a gauge whose
+        // object was collected reads NaN and drops out of /q/metrics (seen across test restarts).
+        Gauge.builder("flywheel.serving.num.requests.running", running, AtomicInteger::get).strongReference(true)
                 .description("Requests generating now").register(registry);
-        Gauge.builder("flywheel.serving.num.requests.waiting", waiting, AtomicInteger::get)
+        Gauge.builder("flywheel.serving.num.requests.waiting", waiting, AtomicInteger::get).strongReference(true)
                 .description("Requests waiting for a free slot").register(registry);
-        Gauge.builder("flywheel.serving.model.version", servedVersion, AtomicLong::get)
+        Gauge.builder("flywheel.serving.model.version", servedVersion, AtomicLong::get).strongReference(true)
                 .description("Checkpoint version being served (0: none yet)").register(registry);
         for (String reason : new String[] {"verify", "tokenizer", "load"}) {
             swapFailureCounter(reason);
