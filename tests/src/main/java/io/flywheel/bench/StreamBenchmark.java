@@ -35,7 +35,8 @@ import picocli.CommandLine;
 /**
  * Tokenizer stream throughput on the local broker (a child process, as {@code ./flywheel up} runs
  * it), with exactly-once and with at-least-once, beside the bare tokenizer on the same documents;
- * then the ingest CLI's throughput into the broker. Arguments: corpus megabytes (default 20).
+ * then the ingest CLI's throughput into the broker. Arguments: corpus megabytes (default 20);
+ * optionally the guarantees to run, comma-separated (default both).
  *
  * <p>The stream runs in two phases: first three times as many documents made of random corpus lines
  * warm up the JIT of the stream and of the broker (as the bare tokenizer's best of three does);
@@ -58,13 +59,14 @@ public final class StreamBenchmark {
         Path dir = Files.createTempDirectory("flywheel-bench");
         var options = new BrokerProcess.Options(dir.resolve("data"), "127.0.0.1", 29592, 29593, "512m", Duration.ofSeconds(90));
         try (BrokerProcess broker = BrokerProcess.start(options, TopicCatalog.defaults(), System.out)) {
-            for (String guarantee : List.of(StreamConfig.EXACTLY_ONCE, StreamConfig.AT_LEAST_ONCE)) {
+            List<String> guarantees = args.length > 1 ? List.of(args[1].split(",")) : List.of(StreamConfig.EXACTLY_ONCE, StreamConfig.AT_LEAST_ONCE);
+            for (String guarantee : guarantees) {
                 String prefix = "bench-" + guarantee.replace('_', '-') + ".";
                 TopicCatalog topics = topics(prefix);
                 try (var admin = org.apache.kafka.clients.admin.Admin.create(Map.of("bootstrap.servers", broker.bootstrap()))) {
                     topics.ensureCreated(admin);
                 }
-                Phases result = runStream(broker.bootstrap(), prefix, guarantee, tokenizer, dir, docs);
+                Phases result = runStream(broker,  prefix, guarantee, tokenizer, dir, docs);
                 double mbPerSecond = bytes / 1e6 / result.measuredSeconds();
                 System.out.printf(Locale.ROOT, "stream %s, warm: %.0f documents/s, %.1f MB/s of raw text (%.2f of the bare tokenizer)%n",
                         guarantee, docs.size() / result.measuredSeconds(), mbPerSecond, mbPerSecond / bare);
@@ -135,8 +137,9 @@ public final class StreamBenchmark {
      * the broker) and are waited for to the last output; then {@code docs} are produced and timed
      * from the first send to the last committed output, end to end.
      */
-    private static Phases runStream(String bootstrap, String prefix, String guarantee, Tokenizer tokenizer, Path dir,
+    private static Phases runStream(BrokerProcess broker, String prefix, String guarantee, Tokenizer tokenizer, Path dir,
                                     List<String> docs) throws Exception {
+        String bootstrap = broker.bootstrap();
         Map<String, String> env = new HashMap<>(System.getenv()); // FLYWHEEL_STREAM_THREADS etc. apply
         env.put(Settings.envName("topics.prefix"), prefix);
         env.put(Settings.envName("kafka.bootstrap"), bootstrap);
@@ -152,7 +155,7 @@ public final class StreamBenchmark {
         c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         List<String> warmup = shuffledDocuments(docs, 3 * docs.size(), 10);
         long start = System.nanoTime();
-        try (StreamsApp stream = TokenizerStream.start(config, tokenizer, Map.of());
+        try (StreamsApp stream = TokenizerStream.start(config, tokenizer, streamsOverrides());
              var consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
             consumer.subscribe(List.of(config.topics().name(Topic.TOKENS), config.topics().name(Topic.TEXT_REJECTED)));
             produce(bootstrap, config.topics(), warmup, 0);
@@ -161,20 +164,43 @@ public final class StreamBenchmark {
 
             long measuredStart = System.nanoTime();
             Map<String, Long> threadsBefore = threadCpu();
+            Map<String, Long> nativeBefore = nativeThreadCpu();
             long processBefore = processCpuNanos();
+            long brokerBefore = cpuNanos(broker.handle());
             produce(bootstrap, config.topics(), docs, warmup.size());  // ids after the warm-up's
             awaitOutputs(consumer, docs.size());
             double measuredSeconds = (System.nanoTime() - measuredStart) / 1e9;
-            System.out.printf(Locale.ROOT, "  measured phase: %.1f s; CPU of this JVM %.1f s, of its busiest threads:%n",
-                    measuredSeconds, (processCpuNanos() - processBefore) / 1e9);
+            System.out.printf(Locale.ROOT, "  measured phase: %.1f s; CPU of the broker %.1f s, of this JVM %.1f s, of its busiest threads:%n",
+                    measuredSeconds, (cpuNanos(broker.handle()) - brokerBefore) / 1e9, (processCpuNanos() - processBefore) / 1e9);
             threadCpu().entrySet().stream()
                     .map(e -> Map.entry(e.getKey(), e.getValue() - threadsBefore.getOrDefault(e.getKey(), 0L)))
+                    .filter(e -> e.getValue() > 50_000_000L)
+                    .sorted(Map.Entry.<String, Long>comparingByValue().reversed())
+                    .forEach(e -> System.out.printf(Locale.ROOT, "    %.2f s %s%n", e.getValue() / 1e9, e.getKey()));
+            System.out.println("  by the operating system's thread names (GC, JIT and RocksDB's threads included):");
+            nativeThreadCpu().entrySet().stream()
+                    .map(e -> Map.entry(e.getKey(), e.getValue() - nativeBefore.getOrDefault(e.getKey(), 0L)))
                     .filter(e -> e.getValue() > 50_000_000L)
                     .sorted(Map.Entry.<String, Long>comparingByValue().reversed())
                     .forEach(e -> System.out.printf(Locale.ROOT, "    %.2f s %s%n", e.getValue() / 1e9, e.getKey()));
             long warmupBytes = warmup.stream().mapToLong(d -> d.getBytes(StandardCharsets.UTF_8).length).sum();
             return new Phases(warmupSeconds, warmupBytes, measuredSeconds);
         }
+    }
+
+    /**
+     * Kafka Streams properties to try, from {@code FLYWHEEL_BENCH_STREAMS}: comma-separated
+     * {@code key=value} pairs, e.g. {@code consumer.fetch.min.bytes=65536}.
+     */
+    private static Map<String, String> streamsOverrides() {
+        Map<String, String> overrides = new HashMap<>();
+        for (String pair : System.getenv().getOrDefault("FLYWHEEL_BENCH_STREAMS", "").split(",")) {
+            int eq = pair.indexOf('=');
+            if (eq > 0) {
+                overrides.put(pair.substring(0, eq).strip(), pair.substring(eq + 1).strip());
+            }
+        }
+        return overrides;
     }
 
     /** CPU time by thread name, the application ids masked so that the two runs' threads line up. */
@@ -186,6 +212,35 @@ public final class StreamBenchmark {
                     Math.max(0, threads.getThreadCpuTime(info.getThreadId())), Long::sum);
         }
         return cpu;
+    }
+
+    /**
+     * CPU time of every thread of this process as Linux counts it ({@code /proc/self/task}), by
+     * its short name with digits masked; empty elsewhere.
+     */
+    private static Map<String, Long> nativeThreadCpu() {
+        Map<String, Long> cpu = new HashMap<>();
+        long nanosPerTick = 10_000_000L; // USER_HZ is 100 on Linux
+        try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+            for (Path task : (Iterable<Path>) tasks::iterator) {
+                try {
+                    String stat = Files.readString(task.resolve("stat"));
+                    String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replaceAll("[0-9]+", "N");
+                    String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    long ticks = Long.parseLong(fields[11]) + Long.parseLong(fields[12]); // utime, stime
+                    cpu.merge(name, ticks * nanosPerTick, Long::sum);
+                } catch (java.io.IOException | RuntimeException e) {
+                    // the thread ended while we looked
+                }
+            }
+        } catch (java.io.IOException e) {
+            return Map.of();
+        }
+        return cpu;
+    }
+
+    private static long cpuNanos(ProcessHandle process) {
+        return process.info().totalCpuDuration().map(Duration::toNanos).orElse(0L);
     }
 
     private static long processCpuNanos() {

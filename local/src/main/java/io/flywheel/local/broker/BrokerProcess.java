@@ -257,6 +257,11 @@ public final class BrokerProcess implements AutoCloseable {
         return process.isAlive();
     }
 
+    /** The broker's process, for its CPU time or to signal it. */
+    public ProcessHandle handle() {
+        return process.toHandle();
+    }
+
     /** The exit code of a broker that has exited. */
     public int exitCode() {
         return process.exitValue();
