@@ -17,7 +17,13 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -103,6 +109,7 @@ class UpCliTest {
             Cli.Result ingest = Cli.run("ingest", "--bootstrap", "127.0.0.1:" + port, "--split", "paragraph", more.toString());
             assertEquals(0, ingest.exit(), ingest.stderr());
             awaitServedVersion(api, before + 1);
+            everyDocumentHasExactlyOneOutcome("127.0.0.1:" + port);
         } finally {
             stop(first);
         }
@@ -138,10 +145,95 @@ class UpCliTest {
         try {
             third.await("Flywheel is up.", Duration.ofMinutes(4));
             awaitServedVersion(api, 1);
+            everyServiceStopsWithinTenSecondsWhileTheBrokerHangs(data);
         } finally {
             stop(third);
         }
         assertFalse(BrokerCliTest.listening(api), "serving is gone");
+    }
+
+    /**
+     * The counts balance across the broker's death: every document on {@code text.raw}, those of
+     * the first corpus and those sent after the restart, has exactly one committed outcome, tokens
+     * or a rejection, and none has two.
+     */
+    private static void everyDocumentHasExactlyOneOutcome(String bootstrap) throws Exception {
+        java.util.Set<String> documents = new java.util.TreeSet<>();
+        try (var raw = committedReader(bootstrap, List.of("flywheel.text.raw"))) {
+            readToEnd(raw, r -> documents.add(r.key()));
+        }
+        assertTrue(documents.size() > 300, "the corpus and the text sent after the restart: " + documents.size());
+        Map<String, Integer> outcomes = new java.util.TreeMap<>();
+        try (var out = committedReader(bootstrap, List.of("flywheel.tokens", "flywheel.text.rejected"))) {
+            long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+            while (!outcomes.keySet().containsAll(documents)) {
+                assertTrue(System.nanoTime() < deadline, (documents.size() - outcomes.size()) + " documents have no outcome");
+                out.poll(Duration.ofMillis(500)).forEach(r -> outcomes.merge(r.key(), 1, Integer::sum));
+            }
+            readToEnd(out, r -> outcomes.merge(r.key(), 1, Integer::sum));
+        }
+        assertEquals(documents, outcomes.keySet(), "outcomes for documents that were never sent");
+        Map<String, Integer> twice = new java.util.TreeMap<>(outcomes);
+        twice.values().removeIf(n -> n == 1);
+        assertEquals(Map.of(), twice, "documents with more than one outcome");
+    }
+
+    private static KafkaConsumer<String, byte[]> committedReader(String bootstrap, List<String> topics) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, "up-test-" + java.util.UUID.randomUUID());
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());
+        consumer.subscribe(topics);
+        return consumer;
+    }
+
+    /** Polls until assigned and at the end of every partition. */
+    private static void readToEnd(KafkaConsumer<String, byte[]> consumer, java.util.function.Consumer<ConsumerRecord<String, byte[]>> each) {
+        long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
+        do {
+            assertTrue(System.nanoTime() < deadline, "could not read " + consumer.subscription() + " to the end");
+            consumer.poll(Duration.ofMillis(200)).forEach(each);
+        } while (consumer.assignment().isEmpty() || consumer.endOffsets(consumer.assignment()).entrySet().stream()
+                .anyMatch(e -> consumer.position(e.getKey()) < e.getValue()));
+    }
+
+    /**
+     * The broker hangs (SIGSTOP: connections stay open and every request times out, the worst
+     * state for a client that is closing): SIGTERM to each service ends it within 10 s all the same.
+     */
+    private static void everyServiceStopsWithinTenSecondsWhileTheBrokerHangs(Path data) throws Exception {
+        ProcessHandle broker = service(data, "-Dflywheel.broker.config=");
+        signal(broker, "STOP");
+        try {
+            Map<String, ProcessHandle> services = new java.util.LinkedHashMap<>();
+            for (String name : List.of("tokenizer-stream", "feedback", "trainer", "serving")) {
+                services.put(name, service(data, "-Dflywheel.service=" + name + " "));
+            }
+            long signalled = System.nanoTime();
+            Map<String, java.util.concurrent.CompletableFuture<Double>> stopped = new java.util.LinkedHashMap<>();
+            services.forEach((name, process) -> {
+                process.destroy();
+                stopped.put(name, process.onExit().thenApply(p -> (System.nanoTime() - signalled) / 1e9));
+            });
+            for (var e : stopped.entrySet()) {
+                long left = Duration.ofSeconds(10).toNanos() - (System.nanoTime() - signalled);
+                try {
+                    System.out.printf("%s stopped %.1f s after SIGTERM with the broker hung%n", e.getKey(),
+                            e.getValue().get(Math.max(0, left), TimeUnit.NANOSECONDS));
+                } catch (java.util.concurrent.TimeoutException late) {
+                    throw new AssertionError(e.getKey() + " still runs 10 s after SIGTERM while the broker hangs");
+                }
+            }
+        } finally {
+            signal(broker, "CONT");
+        }
+    }
+
+    private static void signal(ProcessHandle process, String signal) throws Exception {
+        Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).inheritIO().start();
+        assertTrue(kill.waitFor(10, TimeUnit.SECONDS) && kill.exitValue() == 0, "kill -" + signal + " " + process.pid());
     }
 
     /** The process of this loop whose command line holds {@code marker}. */

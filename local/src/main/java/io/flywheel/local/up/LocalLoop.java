@@ -51,6 +51,8 @@ public final class LocalLoop {
     private final boolean terminal = System.console() != null;
     private volatile BrokerProcess broker;
     private int brokerRestarts;
+    private int brokerFailuresInARow;
+    private long brokerStartedAt = System.nanoTime();
 
     public LocalLoop(Options options) {
         this.options = options;
@@ -292,7 +294,11 @@ public final class LocalLoop {
         System.out.println((terminal ? "\r\u001b[2K" : "") + "flywheel: broker exited with code " + broker.exitCode()
                 + "; restarting it (restart " + brokerRestarts + ")");
         try {
-            Thread.sleep(Supervised.backoff(brokerRestarts).toMillis());
+            // The same backoff as the services': it grows while the broker keeps dying young, and
+            // starts from 1 s again after a healthy run.
+            brokerFailuresInARow = Supervised.failuresInARow(brokerFailuresInARow, Duration.ofNanos(System.nanoTime() - brokerStartedAt));
+            Thread.sleep(Supervised.backoff(brokerFailuresInARow).toMillis());
+            brokerStartedAt = System.nanoTime();
             broker = BrokerProcess.start(options.broker(), TopicCatalog.from(Settings.fromEnvironment()), System.out);
             System.out.println("flywheel: broker restarted on " + broker.bootstrap());
         } catch (InterruptedException e) {

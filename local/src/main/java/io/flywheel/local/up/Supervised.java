@@ -40,6 +40,11 @@ final class Supervised {
         return Duration.ofSeconds(Math.min(seconds, MAX_BACKOFF.toSeconds()));
     }
 
+    /** The failures in a row after one more death: a run of a minute or more starts the count again. */
+    static int failuresInARow(int before, Duration ran) {
+        return ran.compareTo(HEALTHY_RUN) >= 0 ? 1 : before + 1;
+    }
+
     String name() {
         return name;
     }
@@ -64,7 +69,7 @@ final class Supervised {
             return null;
         }
         Duration ran = Duration.ofNanos(System.nanoTime() - startedAt);
-        failuresInARow = ran.compareTo(HEALTHY_RUN) >= 0 ? 1 : failuresInARow + 1;
+        failuresInARow = failuresInARow(failuresInARow, ran);
         Duration wait = backoff(failuresInARow);
         restartAt = System.nanoTime() + wait.toNanos();
         StringBuilder line = new StringBuilder("flywheel: " + name + " exited with code " + process.exitCode() + " after "
