@@ -112,6 +112,12 @@ class BrokerCliTest {
         return Admin.create(p);
     }
 
+    /** Sends a signal by name (STOP, CONT, ...), which Java's process API cannot. */
+    static void signal(ProcessHandle process, String signal) throws Exception {
+        Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).inheritIO().start();
+        assertTrue(kill.waitFor(10, TimeUnit.SECONDS) && kill.exitValue() == 0, "kill -" + signal + " " + process.pid());
+    }
+
     static void stop(Running running, int port) throws InterruptedException {
         // SIGTERM, as a supervisor would send. Through the handle: Process.destroy() would also close
         // our end of its stdout, and we want to read what it prints while stopping.
@@ -196,14 +202,23 @@ class BrokerCliTest {
                 "--controller-port", String.valueOf(controller)};
         Running first = start(args);
         first.await("kafka: ", Duration.ofSeconds(120));
-        first.process().destroyForcibly(); // SIGKILL: no shutdown hook runs, the broker child lives on
+        // The broker child follows a killed launcher by itself (it watches its parent). One that
+        // could not (frozen, or still in its shutdown when the next start comes) is an orphan that
+        // holds the port: make one by stopping it before its launcher is SIGKILLed.
+        ProcessHandle orphan = first.process().toHandle().descendants()
+                .filter(h -> h.info().commandLine().orElse("").contains("-Dflywheel.broker.config=")).findFirst()
+                .orElseThrow(() -> new AssertionError("no broker child of " + first.process().pid()));
+        signal(orphan, "STOP");
+        first.process().destroyForcibly(); // SIGKILL: no shutdown hook runs
         first.process().waitFor(30, TimeUnit.SECONDS);
         assertTrue(listening(port), "the orphaned broker still holds its port");
 
         Running second = start(args);
         try {
             second.await("broker: stopping the broker an earlier run left behind", Duration.ofSeconds(60));
+            signal(orphan, "CONT"); // it now takes the SIGTERM the next start sent it
             assertEquals("kafka: 127.0.0.1:" + port, second.await("kafka: ", Duration.ofSeconds(120)));
+            assertFalse(orphan.isAlive(), "the orphan is gone");
         } finally {
             stop(second, port);
         }

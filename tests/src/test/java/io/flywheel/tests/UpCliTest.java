@@ -205,7 +205,7 @@ class UpCliTest {
      */
     private static void everyServiceStopsWithinTenSecondsWhileTheBrokerHangs(Path data) throws Exception {
         ProcessHandle broker = service(data, "-Dflywheel.broker.config=");
-        signal(broker, "STOP");
+        BrokerCliTest.signal(broker, "STOP");
         try {
             Map<String, ProcessHandle> services = new java.util.LinkedHashMap<>();
             for (String name : List.of("tokenizer-stream", "feedback", "trainer", "serving")) {
@@ -227,13 +227,8 @@ class UpCliTest {
                 }
             }
         } finally {
-            signal(broker, "CONT");
+            BrokerCliTest.signal(broker, "CONT");
         }
-    }
-
-    private static void signal(ProcessHandle process, String signal) throws Exception {
-        Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).inheritIO().start();
-        assertTrue(kill.waitFor(10, TimeUnit.SECONDS) && kill.exitValue() == 0, "kill -" + signal + " " + process.pid());
     }
 
     /** The process of this loop whose command line holds {@code marker}. */
