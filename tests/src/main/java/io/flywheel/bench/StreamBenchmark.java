@@ -172,20 +172,21 @@ public final class StreamBenchmark {
             double measuredSeconds = (System.nanoTime() - measuredStart) / 1e9;
             System.out.printf(Locale.ROOT, "  measured phase: %.1f s; CPU of the broker %.1f s, of this JVM %.1f s, of its busiest threads:%n",
                     measuredSeconds, (cpuNanos(broker.handle()) - brokerBefore) / 1e9, (processCpuNanos() - processBefore) / 1e9);
-            threadCpu().entrySet().stream()
-                    .map(e -> Map.entry(e.getKey(), e.getValue() - threadsBefore.getOrDefault(e.getKey(), 0L)))
-                    .filter(e -> e.getValue() > 50_000_000L)
-                    .sorted(Map.Entry.<String, Long>comparingByValue().reversed())
-                    .forEach(e -> System.out.printf(Locale.ROOT, "    %.2f s %s%n", e.getValue() / 1e9, e.getKey()));
+            printBusiest(threadsBefore, threadCpu());
             System.out.println("  by the operating system's thread names (GC, JIT and RocksDB's threads included):");
-            nativeThreadCpu().entrySet().stream()
-                    .map(e -> Map.entry(e.getKey(), e.getValue() - nativeBefore.getOrDefault(e.getKey(), 0L)))
-                    .filter(e -> e.getValue() > 50_000_000L)
-                    .sorted(Map.Entry.<String, Long>comparingByValue().reversed())
-                    .forEach(e -> System.out.printf(Locale.ROOT, "    %.2f s %s%n", e.getValue() / 1e9, e.getKey()));
+            printBusiest(nativeBefore, nativeThreadCpu());
             long warmupBytes = warmup.stream().mapToLong(d -> d.getBytes(StandardCharsets.UTF_8).length).sum();
             return new Phases(warmupSeconds, warmupBytes, measuredSeconds);
         }
+    }
+
+    /** The threads that used more than 50 ms of CPU between the two snapshots, busiest first. */
+    private static void printBusiest(Map<String, Long> before, Map<String, Long> after) {
+        after.entrySet().stream()
+                .map(e -> Map.entry(e.getKey(), e.getValue() - before.getOrDefault(e.getKey(), 0L)))
+                .filter(e -> e.getValue() > 50_000_000L)
+                .sorted(Map.Entry.<String, Long>comparingByValue().reversed())
+                .forEach(e -> System.out.printf(Locale.ROOT, "    %.2f s %s%n", e.getValue() / 1e9, e.getKey()));
     }
 
     /**
