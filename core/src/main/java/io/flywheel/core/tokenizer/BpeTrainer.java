@@ -88,7 +88,7 @@ public final class BpeTrainer {
         for (int w = 0; w < words.length; w++) {
             int[] word = words[w];
             for (int i = 0; i + 1 < word.length; i++) {
-                PairStat stat = pairs.computeIfAbsent(LongIntMap.pack(word[i], word[i + 1]), PairStat::new);
+                PairStat stat = pairs.computeIfAbsent(pair(word[i], word[i + 1]), PairStat::new);
                 stat.count += counts[w];
                 stat.addWord(w);
             }
@@ -154,7 +154,7 @@ public final class BpeTrainer {
                 }
                 long c = counts[w];
                 for (int i = 0; i + 1 < word.length; i++) {
-                    pairs.get(LongIntMap.pack(word[i], word[i + 1])).count -= c;
+                    pairs.get(pair(word[i], word[i + 1])).count -= c;
                 }
                 int[] rewritten = new int[word.length];
                 int n = 0;
@@ -169,7 +169,7 @@ public final class BpeTrainer {
                 rewritten = Arrays.copyOf(rewritten, n);
                 words[w] = rewritten;
                 for (int i = 0; i + 1 < n; i++) {
-                    long key = LongIntMap.pack(rewritten[i], rewritten[i + 1]);
+                    long key = pair(rewritten[i], rewritten[i + 1]);
                     PairStat p = pairs.computeIfAbsent(key, PairStat::new);
                     p.count += c;
                     if (rewritten[i] == newId || rewritten[i + 1] == newId) {
@@ -242,5 +242,10 @@ public final class BpeTrainer {
             int c = Long.compare(o.count, count);
             return c != 0 ? c : Long.compare(key, o.key);
         }
+    }
+
+    /** Two adjacent ids as one map key: the left in the upper half. */
+    private static long pair(int left, int right) {
+        return ((long) left << 32) | (right & 0xFFFFFFFFL);
     }
 }

@@ -23,7 +23,7 @@ import java.util.Map;
  */
 public final class Tokenizer {
 
-    private static final int NO_MERGE = Integer.MAX_VALUE;
+    private static final int NO_MERGE = MergeTable.NONE;
     /** Chunks up to this many bytes use the quadratic scan; longer ones a heap (linear-log). */
     private static final int SMALL_CHUNK = 64;
     private static final int CACHE_SIZE = 1 << 15;
@@ -36,7 +36,7 @@ public final class Tokenizer {
     private final int ordinaryCount;
     private final Map<String, Integer> specials;
     private final int[] byteToId = new int[256];
-    private final LongIntMap merges;
+    private final MergeTable merges;
     private final Map<ByteKey, Integer> wholeTokens;
     private final CacheEntry[] cache = new CacheEntry[CACHE_SIZE];
 
@@ -86,7 +86,9 @@ public final class Tokenizer {
         }
         // Every way to split a token into two tokens is a merge that yields it. This is exactly
         // "merge the pair whose concatenation has the lowest rank", with int lookups only.
-        merges = new LongIntMap(ordinary.length * 4);
+        IntList lefts = new IntList(ordinary.length * 2);
+        IntList rights = new IntList(ordinary.length * 2);
+        IntList merged = new IntList(ordinary.length * 2);
         for (int t = 0; t < ordinary.length; t++) {
             byte[] bytes = ordinary[t];
             if (bytes == null || bytes.length < 2) {
@@ -96,10 +98,13 @@ public final class Tokenizer {
                 Integer left = wholeTokens.get(new ByteKey(Arrays.copyOfRange(bytes, 0, k)));
                 Integer right = left == null ? null : wholeTokens.get(new ByteKey(Arrays.copyOfRange(bytes, k, bytes.length)));
                 if (right != null) {
-                    merges.put(LongIntMap.pack(left, right), t);
+                    lefts.add(left);
+                    rights.add(right);
+                    merged.add(t);
                 }
             }
         }
+        merges = new MergeTable(lefts.toArray(), rights.toArray(), merged.toArray(), merged.size());
     }
 
     public String name() {
@@ -239,7 +244,7 @@ public final class Tokenizer {
     }
 
     private int mergeOf(int left, int right) {
-        return merges.get(LongIntMap.pack(left, right), NO_MERGE);
+        return merges.get(left, right);
     }
 
     /** Quadratic but allocation-light: the right choice for the short chunks of natural text. */
