@@ -4,7 +4,6 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * Adam with decoupled weight decay (Loshchilov and Hutter), written out so that every term is
@@ -88,21 +87,33 @@ public final class AdamW {
             if (g == null) {
                 continue;    // not part of this step's objective (the reward head in a language step)
             }
-            if (clipScale != 1.0) {
-                g.muli(clipScale);
-            }
             INDArray m = firstMoments.computeIfAbsent(name, n -> Nd4j.zerosLike(p));
             INDArray v = secondMoments.computeIfAbsent(name, n -> Nd4j.zerosLike(p));
-            m.muli(b1).addi(g.mul(1 - b1));
-            v.muli(b2).addi(g.mul(g).muli(1 - b2));
             double rate = lr * learningRateScale.applyAsDouble(name);
-            if (p.rank() >= 2 && config.weightDecay() > 0) {
-                p.muli(1 - rate * config.weightDecay());
-            }
-            INDArray denominator = Transforms.sqrt(v.div(secondCorrection), false).addi(config.epsilon());
-            p.subi(m.div(denominator).muli(rate / firstCorrection));
+            double decay = p.rank() >= 2 ? config.weightDecay() : 0;
+            update(Floats.of(p), Floats.of(g), Floats.of(m), Floats.of(v), (float) clipScale, (float) b1, (float) b2,
+                    (float) (1 - rate * decay), (float) (rate / firstCorrection), (float) (1 / secondCorrection), (float) config.epsilon());
         }
         return new Update(lr, norm, clipped);
+    }
+
+    /**
+     * One fused pass over a tensor: clip, both moments, decay and the step, reading each element of
+     * the four tensors once ({@code keep = 1 - lr·wd}, {@code stepSize = lr / (1-β1^t)},
+     * {@code vCorrection = 1 / (1-β2^t)}). The clipped gradient is written back, as before.
+     */
+    private static void update(java.nio.FloatBuffer p, java.nio.FloatBuffer g, java.nio.FloatBuffer m, java.nio.FloatBuffer v,
+                               float clip, float b1, float b2, float keep, float stepSize, float vCorrection, float epsilon) {
+        int n = p.limit();
+        for (int i = 0; i < n; i++) {
+            float grad = g.get(i) * clip;
+            float mi = b1 * m.get(i) + (1 - b1) * grad;
+            float vi = b2 * v.get(i) + (1 - b2) * grad * grad;
+            g.put(i, grad);
+            m.put(i, mi);
+            v.put(i, vi);
+            p.put(i, keep * p.get(i) - stepSize * mi / ((float) Math.sqrt(vi * vCorrection) + epsilon));
+        }
     }
 
     static double globalNorm(Map<String, INDArray> gradients) {

@@ -1,18 +1,13 @@
 package io.flywheel.model;
 
-import java.io.OutputStream;
-import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.nd4j.autodiff.samediff.SDVariable;
-import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.api.OutAndGrad;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.scatter.ScatterAdd;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -22,59 +17,62 @@ import org.nd4j.linalg.factory.Nd4j;
  * A reward head (one linear unit on the final hidden state at a sequence's last token) shares the
  * body: the same network is the policy and the reward model.
  *
- * <p>One graph, one loss with three terms, so that a step can mix them:
+ * <p>One objective with three terms, so that a step can mix them:
  * <ul>
  *   <li>next-token cross-entropy over the counted targets (pre-training windows, or the answer
  *       tokens of supervised examples);</li>
  *   <li>Bradley-Terry on preference pairs: {@code -log σ(r(chosen) - r(rejected))};</li>
  *   <li>DPO on the same pairs: {@code -log σ(β · ((log π(c) - log π_ref(c)) - (log π(r) - log π_ref(r))))},
- *       the reference's log-ratio computed outside the graph by the frozen reference model.</li>
+ *       the reference's log-ratio computed by the frozen reference model.</li>
  * </ul>
+ * A target's log-probability is clipped at -80 nats: a target that unlikely gets no gradient (DPO
+ * drives rejected answers there within a few hundred steps, and the SameDiff graph this replaced
+ * turned them into NaN without the clip).
  *
- * <p>The weights live in {@link #parameters()}, one array per name, shared by the SameDiff training
- * graph built here and by the eager {@link Inference} path: an optimizer that updates them in place
- * updates both.
- *
- * <p>Two DL4J 1.0.0-M2.1 defects shape the graph (see ../shared/DL4J-NOTES.md): {@code gather} has
- * a wrong gradient, so the token lookup happens outside the graph, whose input is the embedded
- * sequence, and its gradient is scattered back into the table; {@code sparseSoftmaxCrossEntropy}
- * ignores the gradient that flows into it, so the loss is written as a log-softmax picked by a
- * one-hot, which makes the padding mask and the mean exact.
+ * <p>The forward and backward are {@link Transformer}'s; this class owns the weights (one block of
+ * floats, {@link Layout}), turns the objective into per-target coefficients and per-row reward
+ * gradients, and hands out the weights and gradients as named views ({@link #parameters()}), which
+ * checkpoints, the optimizer and {@link Inference} use: an optimizer that updates them in place
+ * updates the model.
  */
 public final class Gpt {
 
-    /** Name of the graph's input: the embedded tokens, [batch, context, width]. */
-    private static final String EMBEDDED = "embedded";
     /** The reward head's parameters; language-model steps leave them alone. */
     static final String REWARD_PREFIX = "reward.";
 
     private final GptConfig config;
+    private final Layout layout;
+    private final Floats weights;
+    private final Floats gradients;
     private final Map<String, INDArray> parameters;
-    private final SameDiff graph;
+    private final Map<String, INDArray> gradientViews;
+    private final Transformer transformer;
 
-    private Gpt(GptConfig config, Map<String, INDArray> weights) {
+    private Gpt(GptConfig config, Map<String, INDArray> initial) {
         this.config = config;
-        this.graph = SameDiff.create();
-        this.parameters = new LinkedHashMap<>();
-        for (Map.Entry<String, long[]> p : shapes(config).entrySet()) {
-            INDArray w = weights.get(p.getKey());
+        this.layout = new Layout(config);
+        this.weights = Floats.zeros(layout.size);
+        this.gradients = Floats.zeros(layout.size);
+        this.parameters = Collections.unmodifiableMap(layout.views(weights));
+        this.gradientViews = layout.views(gradients);
+        for (Map.Entry<String, INDArray> p : parameters.entrySet()) {
+            INDArray w = initial.get(p.getKey());
             if (w == null && p.getKey().startsWith(REWARD_PREFIX)) {
-                w = Nd4j.zeros(DataType.FLOAT, p.getValue());    // a checkpoint from before the reward head
+                continue;    // a checkpoint from before the reward head: zeros
             }
             if (w == null) {
                 throw new IllegalArgumentException("missing parameter " + p.getKey());
             }
-            if (!Arrays.equals(w.shape(), p.getValue())) {
+            if (!Arrays.equals(w.shape(), p.getValue().shape())) {
                 throw new IllegalArgumentException("parameter " + p.getKey() + " has shape "
-                        + Arrays.toString(w.shape()) + ", the config needs " + Arrays.toString(p.getValue()));
+                        + Arrays.toString(w.shape()) + ", the config needs " + Arrays.toString(p.getValue().shape()));
             }
-            graph.var(p.getKey(), w.castTo(DataType.FLOAT).dup());
-            parameters.put(p.getKey(), graph.getArrForVarName(p.getKey()));
+            p.getValue().assign(w.castTo(DataType.FLOAT));
         }
-        if (!parameters.keySet().containsAll(weights.keySet())) {
-            throw new IllegalArgumentException("unexpected parameters: " + weights.keySet());
+        if (!parameters.keySet().containsAll(initial.keySet())) {
+            throw new IllegalArgumentException("unexpected parameters: " + initial.keySet());
         }
-        buildTrainingGraph();
+        this.transformer = new Transformer(config, layout, weights);
     }
 
     /** A new model with GPT-2's initialisation, reproducible from {@code seed}. */
@@ -139,136 +137,17 @@ public final class Gpt {
         return config;
     }
 
-    /** The live weights, by name; updating them in place changes the model. */
+    /** The live weights, by name, in checkpoint order; updating them in place changes the model. */
     public Map<String, INDArray> parameters() {
         return parameters;
     }
 
-    // --- the training graph ----------------------------------------------------------------------
-
-    private void buildTrainingGraph() {
-        SameDiff sd = graph;
-        int T = config.contextLength();
-        int C = config.width();
-        int H = config.heads();
-        int hd = config.headSize();
-
-        SDVariable embedded = sd.placeHolder(EMBEDDED, DataType.FLOAT, -1, T, C);
-        SDVariable targets = sd.placeHolder("targets", DataType.INT32, -1);   // [batch * T]
-        SDVariable mask = sd.placeHolder("mask", DataType.FLOAT, -1);         // 1 = counts, 0 = padding
-        SDVariable scale = sd.placeHolder("scale", DataType.FLOAT);           // 1 / number of counted tokens
-        // Preferences: rows of the batch are whole sequences (prompt + answer, padded).
-        SDVariable lastToken = sd.placeHolder("lastToken", DataType.FLOAT, -1);   // [batch * T], 1 at each row's last token
-        SDVariable answer = sd.placeHolder("answer", DataType.FLOAT, -1);         // [batch * T], 1 where the target is an answer token
-        SDVariable pairing = sd.placeHolder("pairing", DataType.FLOAT, -1, -1);   // [pairs, batch]: +1 the chosen row, -1 the rejected
-        SDVariable referenceMargin = sd.placeHolder("referenceMargin", DataType.FLOAT, -1);  // [pairs]
-        SDVariable rewardWeight = sd.placeHolder("rewardWeight", DataType.FLOAT); // 1 / pairs, or 0
-        SDVariable dpoWeight = sd.placeHolder("dpoWeight", DataType.FLOAT);       // 1 / pairs, or 0
-        SDVariable beta = sd.placeHolder("beta", DataType.FLOAT);
-
-        // Position j may attend to positions <= j: a constant added to the scores before softmax.
-        INDArray causal = Nd4j.zeros(DataType.FLOAT, T, T);
-        for (int i = 0; i < T; i++) {
-            for (int j = i + 1; j < T; j++) {
-                causal.putScalar(i, j, -1e9f);
-            }
-        }
-        SDVariable future = sd.constant("causal", causal);
-
-        SDVariable x = embedded.add(sd.getVariable("wpe"));
-        for (int l = 0; l < config.layers(); l++) {
-            String b = "h" + l + ".";
-            // attention: x + Wo · softmax(q kᵀ / √hd + causal) v
-            SDVariable h = sd.reshape(layerNorm(x, b + "ln1"), -1, C);
-            SDVariable q = splitHeads(linear(h, b + "attn.wq", b + "attn.bq"), T, H, hd);
-            SDVariable k = splitHeads(linear(h, b + "attn.wk", b + "attn.bk"), T, H, hd);
-            SDVariable v = splitHeads(linear(h, b + "attn.wv", b + "attn.bv"), T, H, hd);
-            SDVariable scores = sd.mmul(q, k, false, true, false).mul(1.0 / Math.sqrt(hd)).add(future);
-            SDVariable attention = dropout(sd.nn.softmax(scores));
-            SDVariable heads = sd.reshape(sd.permute(sd.mmul(attention, v), 0, 2, 1, 3), -1, C);
-            x = x.add(sd.reshape(dropout(linear(heads, b + "attn.wo", b + "attn.bo")), -1, T, C));
-            // MLP: x + Wproj · gelu(Wfc · ln(x))
-            SDVariable m = sd.reshape(layerNorm(x, b + "ln2"), -1, C);
-            SDVariable up = sd.nn.gelu(linear(m, b + "mlp.wfc", b + "mlp.bfc"));
-            x = x.add(sd.reshape(dropout(linear(up, b + "mlp.wproj", b + "mlp.bproj")), -1, T, C));
-        }
-        SDVariable hidden = sd.reshape(layerNorm(x, "lnf"), -1, C);
-        SDVariable logits = config.tiedEmbeddings()
-                ? sd.mmul(hidden, sd.getVariable("wte"), false, true, false)
-                : sd.mmul(hidden, sd.getVariable("head"));
-
-        // Mean next-token cross-entropy over the counted positions.
-        // Over the last axis (an explicit axis breaks createGradFunction in M2.1). M2.1 computes it as
-        // log(softmax), which is -inf for a logit ~100 below the largest, and -inf times the one-hot's
-        // zeros is NaN: clip at -80 nats (a target that unlikely gets no gradient, nothing else changes).
-        // DPO drives rejected answers there within a few hundred steps.
-        SDVariable logProbs = sd.math.clipByValue(sd.nn.logSoftmax(logits), -80, 0);
-        SDVariable picked = sd.sum(logProbs.mul(sd.oneHot(targets, config.vocabSize())), 1);
-        SDVariable languageLoss = sd.sum(picked.mul(mask)).mul(scale).neg("languageLoss");
-
-        // Reward of each row: the head on the final hidden state at its last token.
-        SDVariable tokenRewards = sd.reshape(sd.mmul(hidden, sd.getVariable(REWARD_PREFIX + "w")), -1);
-        SDVariable rewards = sd.sum(sd.reshape(tokenRewards.mul(lastToken), -1, T), 1)
-                .add("rewards", sd.getVariable(REWARD_PREFIX + "b"));
-        // pairing · rewards, written as a broadcast product and a sum: M2.1's matmul_bp fails on a [1, 1] result.
-        SDVariable rewardMargins = sd.sum("rewardMargins", pairing.mul(sd.reshape(rewards, 1, -1)), 1);
-        SDVariable rewardLoss = sd.sum(softplus(rewardMargins.neg())).mul("rewardLoss", rewardWeight);
-
-        // DPO: the policy's log-probability of each row's answer, compared with the reference's.
-        SDVariable answerLogProbs = sd.sum("answerLogProbs", sd.reshape(picked.mul(answer), -1, T), 1);
-        SDVariable policyMargins = sd.sum("policyMargins", pairing.mul(sd.reshape(answerLogProbs, 1, -1)), 1);
-        SDVariable dpoLoss = sd.sum(softplus(policyMargins.sub(referenceMargin).mul(beta).neg())).mul("dpoLoss", dpoWeight);
-
-        languageLoss.add(rewardLoss).add("loss", dpoLoss);
-        sd.setLossVariables("loss");
-
-        // The embedded input needs a gradient of its own (it is scattered into the table).
-        // Building the gradient function prints a line per op to stdout; keep stdout clean.
-        PrintStream out = System.out;
-        try {
-            System.setOut(new PrintStream(OutputStream.nullOutputStream()));
-            sd.createGradFunction(EMBEDDED);
-        } finally {
-            System.setOut(out);
-        }
-    }
-
-    /**
-     * Layer norm over the last axis of [batch, T, C], computed on the [batch * T, C] rows: M2.1's
-     * {@code layer_norm} backward pass takes twice as long on the rank-3 array (32 vs 16 ms per call
-     * at width 256, measured); written out in elementary ops it is no faster, because broadcast
-     * multiplications have a slow backward pass too.
-     */
-    private SDVariable layerNorm(SDVariable x, String name) {
-        SDVariable rows = graph.reshape(x, -1, config.width());
-        SDVariable normalized = graph.nn.layerNorm(rows, graph.getVariable(name + ".gain"), graph.getVariable(name + ".bias"), false, 1);
-        return graph.reshape(normalized, -1, config.contextLength(), config.width());
-    }
-
-    /**
-     * {@code log(1 + e^x)} as {@code max(x, 0) + log(1 + e^-|x|)}: M2.1's softplus overflows to a NaN
-     * gradient once a margin passes ~90, which a reward head fitting a few pairs reaches.
-     */
-    private SDVariable softplus(SDVariable x) {
-        return graph.nn.relu(x, 0).add(graph.math.log1p(graph.math.exp(graph.math.abs(x).neg())));
-    }
-
-    private SDVariable linear(SDVariable x, String weight, String bias) {
-        return graph.mmul(x, graph.getVariable(weight)).add(graph.getVariable(bias));
-    }
-
-    /** [batch * T, C] to [batch, heads, T, headSize]. */
-    private SDVariable splitHeads(SDVariable x, int T, int H, int hd) {
-        return graph.permute(graph.reshape(x, -1, T, H, hd), 0, 2, 1, 3);
-    }
-
-    private SDVariable dropout(SDVariable x) {
-        return config.dropout() > 0 ? graph.nn.dropoutInverted(x, 1 - config.dropout()) : x;
-    }
-
     // --- one training step's loss and gradients --------------------------------------------------
 
-    /** The loss of a batch and the gradient of every parameter, by name. */
+    /**
+     * The loss of a batch and the gradient of every parameter, by name. The gradients are views of
+     * the model's one gradient block: valid until the model's next step.
+     */
     public record Gradients(double loss, long tokens, Map<String, INDArray> byParameter) {}
 
     /**
@@ -282,19 +161,34 @@ public final class Gpt {
     public Gradients gradients(int[][] inputs, int[][] targets, float[][] mask) {
         int batch = inputs.length;
         int T = config.contextLength();
-        float[] flatMask = new float[batch * T];
+        int[] in = flatten(inputs, T);
+        int[] out = flatten(targets, T);
+        float[] weight = new float[batch * T];
+        long counted = 0;
         for (int b = 0; b < batch; b++) {
             for (int t = 0; t < T; t++) {
-                flatMask[b * T + t] = mask == null ? 1f : mask[b][t];
+                weight[b * T + t] = mask == null ? 1f : mask[b][t];
+                counted += weight[b * T + t] > 0 ? 1 : 0;
             }
         }
-        Feed feed = new Feed(flatten(inputs, T), flatten(targets, T), flatMask, batch);
-        if (feed.counted == 0) {
+        if (counted == 0) {
             throw new IllegalArgumentException("the batch has no counted target");
         }
-        Result r = run(feed);
-        r.grads.keySet().removeIf(name -> name.startsWith(REWARD_PREFIX));
-        return new Gradients(r.loss, feed.counted, r.grads);
+        checkIds(in);
+        checkIds(out);
+        transformer.forward(in, batch);
+        float[] picked = transformer.targetLogProbs(out);
+        // loss = -(1/counted) Σ mask · log p(target); its derivative by each log p is the coefficient.
+        float scale = 1f / counted;
+        double loss = 0;
+        float[] coefficient = new float[picked.length];
+        for (int i = 0; i < picked.length; i++) {
+            loss -= (double) scale * weight[i] * picked[i];
+            coefficient[i] = -scale * weight[i];
+        }
+        gradients.zero();
+        transformer.backward(picked, coefficient, out, null, null, gradients);
+        return new Gradients(loss, counted, withoutRewardHead());
     }
 
     /**
@@ -327,12 +221,14 @@ public final class Gpt {
         }
     }
 
-    /** What a preference step measured, per pair, besides the gradients. */
+    /** What a preference step measured, per pair, besides the gradients (views, as in {@link Gradients}). */
     public record PreferenceGradients(double loss, double languageLoss, double rewardLoss, double dpoLoss,
                                       float[] rewardMargins, float[] policyMargins, Map<String, INDArray> byParameter) {}
 
     /**
-     * Forward and backward over preference pairs and supervised examples in one batch.
+     * Forward and backward over preference pairs and supervised examples in one batch: the rows
+     * are the chosen answers, then the rejected ones, then the supervised examples, each a whole
+     * sequence padded to the context.
      *
      * @param chosen           the preferred answer of each pair
      * @param rejected         the other answer of each pair, same order
@@ -358,9 +254,10 @@ public final class Gpt {
         int T = config.contextLength();
         int[] inputs = new int[batch * T];
         int[] targets = new int[batch * T];
-        float[] languageMask = new float[batch * T];
-        float[] lastToken = new float[batch * T];
-        float[] answer = new float[batch * T];
+        float[] languageMask = new float[batch * T];   // supervised rows' answer targets
+        float[] answer = new float[batch * T];         // every row's answer targets
+        int[] last = new int[batch];
+        long counted = 0;
         for (int b = 0; b < batch; b++) {
             Sequence seq = rows.get(b);
             int[] tokens = seq.tokens();
@@ -372,110 +269,84 @@ public final class Gpt {
                 targets[b * T + t] = tokens[t + 1];
                 if (t + 1 >= seq.promptLength()) {
                     answer[b * T + t] = 1f;
-                    languageMask[b * T + t] = b >= 2 * pairs ? 1f : 0f;   // supervised rows only
+                    if (b >= 2 * pairs) {
+                        languageMask[b * T + t] = 1f;
+                        counted++;
+                    }
                 }
             }
-            lastToken[b * T + tokens.length - 1] = 1f;
+            last[b] = tokens.length - 1;
         }
-        Feed feed = new Feed(inputs, targets, languageMask, batch);
-        feed.lastToken = lastToken;
-        feed.answer = answer;
-        if (pairs > 0) {
-            feed.pairing = new float[pairs][batch];
-            for (int p = 0; p < pairs; p++) {
-                feed.pairing[p][p] = 1f;
-                feed.pairing[p][pairs + p] = -1f;
+        checkIds(inputs);
+        transformer.forward(inputs, batch);
+        float[] picked = transformer.targetLogProbs(targets);
+
+        // Next-token loss on the supervised answers.
+        float scale = counted == 0 ? 0f : 1f / counted;
+        double languageLoss = 0;
+        float[] coefficient = new float[picked.length];
+        for (int i = 0; i < picked.length; i++) {
+            languageLoss -= (double) scale * languageMask[i] * picked[i];
+            coefficient[i] = -scale * languageMask[i];
+        }
+        // Bradley-Terry on the reward head, and DPO on the answers' log-probabilities.
+        float[] rewardMargins = new float[pairs];
+        float[] policyMargins = new float[pairs];
+        float[] rewardGrad = new float[batch];
+        double rewardLoss = 0;
+        double dpoLoss = 0;
+        double rw = pairs == 0 ? 0 : rewardWeight / pairs;
+        double dw = pairs == 0 ? 0 : dpoWeight / pairs;
+        for (int p = 0; p < pairs; p++) {
+            int c = p;
+            int r = pairs + p;
+            rewardMargins[p] = transformer.reward(c, last[c]) - transformer.reward(r, last[r]);
+            rewardLoss += rw * Kernels.softplus(-rewardMargins[p]);
+            float dMargin = (float) (-rw * sigmoid(-rewardMargins[p]));      // d/dm softplus(-m) = -σ(-m)
+            rewardGrad[c] += dMargin;
+            rewardGrad[r] -= dMargin;
+
+            policyMargins[p] = (float) (answerLogProb(picked, answer, c, T) - answerLogProb(picked, answer, r, T));
+            double z = beta * (policyMargins[p] - referenceMargins[p]);
+            dpoLoss += dw * Kernels.softplus(-z);
+            float dPolicy = (float) (-dw * beta * sigmoid(-z));
+            for (int t = 0; t < T; t++) {
+                coefficient[c * T + t] += answer[c * T + t] * dPolicy;
+                coefficient[r * T + t] -= answer[r * T + t] * dPolicy;
             }
-            feed.referenceMargin = referenceMargins.clone();
-            feed.rewardWeight = (float) (rewardWeight / pairs);
-            feed.dpoWeight = (float) (dpoWeight / pairs);
-            feed.beta = (float) beta;
         }
-        Result r = run(feed);
-        if (pairs == 0 || rewardWeight == 0) {
-            r.grads.keySet().removeIf(name -> name.startsWith(REWARD_PREFIX));
-        }
-        float[] rewardMargins = pairs == 0 ? new float[0] : r.outputs.get("rewardMargins").toFloatVector();
-        float[] policyMargins = pairs == 0 ? new float[0] : r.outputs.get("policyMargins").toFloatVector();
-        return new PreferenceGradients(r.loss, r.outputs.get("languageLoss").getDouble(0), r.outputs.get("rewardLoss").getDouble(0),
-                r.outputs.get("dpoLoss").getDouble(0), rewardMargins, policyMargins, r.grads);
+        boolean rewardHead = pairs > 0 && rewardWeight != 0;
+        gradients.zero();
+        transformer.backward(picked, coefficient, targets, rewardHead ? rewardGrad : null, last, gradients);
+        Map<String, INDArray> grads = rewardHead ? gradientViews : withoutRewardHead();
+        return new PreferenceGradients(languageLoss + rewardLoss + dpoLoss, languageLoss, rewardLoss, dpoLoss,
+                rewardMargins, policyMargins, grads);
     }
 
-    /** The graph's placeholders; the preference ones default to "no pairs". */
-    private static final class Feed {
-        final int[] inputs;
-        final int[] targets;
-        final float[] languageMask;
-        final int batch;
-        final long counted;
-        float[] lastToken;
-        float[] answer;
-        float[][] pairing;
-        float[] referenceMargin = {0f};
-        float rewardWeight;
-        float dpoWeight;
-        float beta = 1f;
-
-        Feed(int[] inputs, int[] targets, float[] languageMask, int batch) {
-            this.inputs = inputs;
-            this.targets = targets;
-            this.languageMask = languageMask;
-            this.batch = batch;
-            long n = 0;
-            for (float m : languageMask) {
-                n += m > 0 ? 1 : 0;
-            }
-            this.counted = n;
-            this.lastToken = new float[inputs.length];
-            this.answer = new float[inputs.length];
-            this.pairing = new float[1][batch];
+    private static double answerLogProb(float[] picked, float[] answer, int row, int T) {
+        double sum = 0;
+        for (int t = 0; t < T; t++) {
+            sum += answer[row * T + t] * picked[row * T + t];
         }
+        return sum;
     }
 
-    private record Result(double loss, Map<String, INDArray> outputs, Map<String, INDArray> grads) {}
+    private static double sigmoid(double x) {
+        return 1 / (1 + Math.exp(-x));
+    }
 
-    private Result run(Feed f) {
-        int T = config.contextLength();
-        for (int id : f.inputs) {
+    private Map<String, INDArray> withoutRewardHead() {
+        Map<String, INDArray> out = new LinkedHashMap<>(gradientViews);
+        out.keySet().removeIf(name -> name.startsWith(REWARD_PREFIX));
+        return out;
+    }
+
+    private void checkIds(int[] ids) {
+        for (int id : ids) {
             if (id < 0 || id >= config.vocabSize()) {
                 throw new IllegalArgumentException("token id " + id + " is outside the vocabulary of " + config.vocabSize());
             }
         }
-        INDArray wte = parameters.get("wte");
-        INDArray embedded = Nd4j.pullRows(wte, 1, f.inputs).reshape(f.batch, T, config.width());
-        Map<String, INDArray> feed = new LinkedHashMap<>();
-        feed.put(EMBEDDED, embedded);
-        feed.put("targets", Nd4j.createFromArray(f.targets));
-        feed.put("mask", Nd4j.createFromArray(f.languageMask));
-        feed.put("scale", Nd4j.scalar(DataType.FLOAT, f.counted == 0 ? 0f : 1f / f.counted));
-        feed.put("lastToken", Nd4j.createFromArray(f.lastToken));
-        feed.put("answer", Nd4j.createFromArray(f.answer));
-        feed.put("pairing", Nd4j.createFromArray(f.pairing));
-        feed.put("referenceMargin", Nd4j.createFromArray(f.referenceMargin));
-        feed.put("rewardWeight", Nd4j.scalar(DataType.FLOAT, f.rewardWeight));
-        feed.put("dpoWeight", Nd4j.scalar(DataType.FLOAT, f.dpoWeight));
-        feed.put("beta", Nd4j.scalar(DataType.FLOAT, f.beta));
-        List<String> wanted = new ArrayList<>(parameters.keySet());
-        wanted.add(EMBEDDED);
-        OutAndGrad result = graph.calculateGradientsAndOutputs(feed,
-                List.of("loss", "languageLoss", "rewardLoss", "dpoLoss", "rewardMargins", "policyMargins"), wanted);
-        Map<String, INDArray> grads = new LinkedHashMap<>();
-        for (String name : parameters.keySet()) {
-            grads.put(name, result.getGradients().get(name));
-        }
-        // d loss / d wte[id] += d loss / d embedded[b, t] for every position holding id; the lock
-        // flag makes repeated ids add up correctly when the op runs on several threads.
-        INDArray tableGrad = grads.get("wte");
-        if (tableGrad == null) {     // untied: the table is used only outside the graph
-            tableGrad = Nd4j.zeros(DataType.FLOAT, wte.shape());
-            grads.put("wte", tableGrad);
-        }
-        INDArray embeddedGrad = result.getGradients().get(EMBEDDED).reshape((long) f.batch * T, config.width());
-        ScatterAdd scatter = new ScatterAdd(tableGrad, Nd4j.createFromArray(f.inputs), embeddedGrad);
-        scatter.addBArgument(true);
-        scatter.addOutputArgument(tableGrad);
-        Nd4j.exec(scatter);
-        return new Result(result.getOutputs().get("loss").getDouble(0), result.getOutputs(), grads);
     }
 
     private static int[] flatten(int[][] rows, int width) {

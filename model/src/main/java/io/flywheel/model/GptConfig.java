@@ -15,9 +15,28 @@ import io.flywheel.core.serde.RecordFormatException;
  * @param mlpRatio       hidden size of the MLP as a multiple of {@code width} (4 in GPT-2)
  * @param dropout        dropout on attention probabilities and residual branches while training; 0 = off
  * @param tiedEmbeddings the output projection is the transposed token embedding (GPT-2), or its own matrix
+ * @param activation     the MLP's nonlinearity
+ * @param layerNormEpsilon added to the variance in every layer norm
  */
 public record GptConfig(int vocabSize, int contextLength, int layers, int heads, int width, int mlpRatio,
-                        double dropout, boolean tiedEmbeddings) {
+                        double dropout, boolean tiedEmbeddings, Activation activation, double layerNormEpsilon) {
+
+    /** What every checkpoint from before these were settings was trained with (ND4J's ops). */
+    public static final Activation DEFAULT_ACTIVATION = Activation.QUICK_GELU;
+    /**
+     * ND4J's layer norm adds no epsilon to the variance (measured: its output stays exactly ±1
+     * for rows of ±1e-8), so the checkpoints trained with it get one too small to change any
+     * variance that float32 can tell from zero, yet enough to keep a constant row finite. Serving
+     * still runs ND4J's op; new models keep this until it runs the engine's, then take PyTorch's 1e-5.
+     */
+    public static final double DEFAULT_LAYER_NORM_EPSILON = 1e-12;
+
+    /** A config with the default activation and layer-norm epsilon. */
+    public GptConfig(int vocabSize, int contextLength, int layers, int heads, int width, int mlpRatio,
+                     double dropout, boolean tiedEmbeddings) {
+        this(vocabSize, contextLength, layers, heads, width, mlpRatio, dropout, tiedEmbeddings,
+                DEFAULT_ACTIVATION, DEFAULT_LAYER_NORM_EPSILON);
+    }
 
     public GptConfig {
         positive("vocab_size", vocabSize);
@@ -31,6 +50,12 @@ public record GptConfig(int vocabSize, int contextLength, int layers, int heads,
         }
         if (!(dropout >= 0 && dropout < 1)) {
             throw new IllegalArgumentException("dropout must be in [0, 1), found " + dropout);
+        }
+        if (activation == null) {
+            throw new IllegalArgumentException("activation is missing");
+        }
+        if (!(layerNormEpsilon > 0 && layerNormEpsilon < 1)) {
+            throw new IllegalArgumentException("layer_norm_epsilon must be in (0, 1), found " + layerNormEpsilon);
         }
     }
 
@@ -69,15 +94,21 @@ public record GptConfig(int vocabSize, int contextLength, int layers, int heads,
         ObjectNode node = Json.object()
                 .put("vocab_size", vocabSize).put("context_length", contextLength).put("layers", layers)
                 .put("heads", heads).put("width", width).put("mlp_ratio", mlpRatio).put("dropout", dropout)
-                .put("tied_embeddings", tiedEmbeddings);
+                .put("tied_embeddings", tiedEmbeddings).put("activation", activation.id())
+                .put("layer_norm_epsilon", layerNormEpsilon);
         return Json.write(node);
     }
 
     public static GptConfig fromJson(byte[] json) {
         Json.Fields f = Json.read(json);
+        String activation = f.optionalString("activation");
+        Double epsilon = f.optionalNumber("layer_norm_epsilon");
         GptConfig config = new GptConfig((int) f.integer("vocab_size"), (int) f.integer("context_length"),
                 (int) f.integer("layers"), (int) f.integer("heads"), (int) f.integer("width"),
-                (int) f.integer("mlp_ratio"), f.number("dropout"), f.bool("tied_embeddings"));
+                (int) f.integer("mlp_ratio"), f.number("dropout"), f.bool("tied_embeddings"),
+                // Absent in checkpoints written before they were settings: those used the defaults.
+                activation == null ? DEFAULT_ACTIVATION : Activation.of(activation),
+                epsilon == null ? DEFAULT_LAYER_NORM_EPSILON : epsilon);
         f.done();
         return config;
     }

@@ -181,6 +181,11 @@ public final class Json {
             return has(field) ? integer(field) : null;
         }
 
+        /** A number that may be absent or null; returns {@code null} then. */
+        public Double optionalNumber(String field) {
+            return has(field) ? number(field) : null;
+        }
+
         /** The field's JSON value as it is, for shapes the typed accessors do not cover (arrays). */
         public JsonNode raw(String field) {
             return present(field);
