@@ -5,6 +5,7 @@ import io.flywheel.feedback.FeedbackCommand;
 import io.flywheel.ingest.IngestCommand;
 import io.flywheel.tokenizerstream.StreamCommand;
 import io.flywheel.trainer.TrainCommand;
+import io.flywheel.local.cli.BenchCommand;
 import io.flywheel.local.cli.BrokerCommand;
 import io.flywheel.local.cli.SimulateChatCommand;
 import io.flywheel.local.cli.TokenizeCommand;
@@ -23,7 +24,7 @@ import picocli.CommandLine.Spec;
         description = "A language model that keeps learning from live streams.",
         subcommands = {UpCommand.class, BrokerCommand.class, IngestCommand.class, StreamCommand.class,
                 FeedbackCommand.class, TokenizerCommand.class, TokenizeCommand.class, TrainCommand.class,
-                SimulateChatCommand.class},
+                SimulateChatCommand.class, BenchCommand.class},
         footer = {"", "Every option also reads FLYWHEEL_<OPTION> from the environment, e.g. FLYWHEEL_DATA_DIR."})
 public final class Flywheel implements Runnable {
 

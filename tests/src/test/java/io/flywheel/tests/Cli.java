@@ -29,6 +29,8 @@ final class Cli {
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Xmx256m");
         cmd.add("-XX:+UseSerialGC");
+        cmd.add("-Dorg.bytedeco.javacpp.maxbytes=512m");        // ND4J's off-heap memory, as ./flywheel caps it
+        cmd.add("-Dorg.bytedeco.javacpp.maxphysicalbytes=1500m");
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add("io.flywheel.local.Flywheel");

@@ -1,0 +1,40 @@
+package io.flywheel.tests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+
+/** {@code flywheel bench train} through the real CLI: one JSON line whose numbers agree with each other. */
+class BenchCliTest {
+
+    @Test
+    void trainPrintsOneConsistentJsonLine() throws Exception {
+        Cli.Result r = Cli.run("bench", "train", "--layers", "1", "--heads", "2", "--width", "16", "--vocab", "64",
+                "--context", "16", "--batch", "2", "--steps", "3", "--warmup", "1", "--threads", "1");
+        assertEquals(0, r.exit(), r.stderr());
+        String[] lines = r.out().strip().split("\n");
+        assertEquals(1, lines.length, r.out());
+        JsonNode j = new ObjectMapper().readTree(lines[0]);
+        assertEquals(16, j.get("width").asInt());
+        assertEquals(1, j.get("threads").asInt());
+        double tokensPerSecond = j.get("tokens_per_s").asDouble();
+        double stepMs = j.get("step_ms").asDouble();
+        assertTrue(tokensPerSecond > 0 && stepMs > 0, lines[0]);
+        assertEquals(2 * 16 / (stepMs / 1e3), tokensPerSecond, 1e-6 * tokensPerSecond, "tokens/s is one step's tokens over its time");
+        assertEquals(j.get("gflops").asDouble() / j.get("peak_gflops").asDouble(), j.get("mfu").asDouble(), 1e-9);
+        assertTrue(j.get("peak_gflops").asDouble() > 1, lines[0]);
+    }
+
+    @Test
+    void aShapeThatCannotBeBuiltIsAUsageError() throws Exception {
+        Cli.Result r = Cli.run("bench", "train", "--width", "10", "--heads", "3", "--steps", "1");
+        assertEquals(2, r.exit(), r.stderr());
+        assertTrue(r.stderr().contains("width 10 must be a multiple of heads 3"), r.stderr());
+        Cli.Result zero = Cli.run("bench", "train", "--steps", "0");
+        assertEquals(2, zero.exit(), zero.stderr());
+        assertTrue(zero.stderr().contains("--steps"), zero.stderr());
+    }
+}
