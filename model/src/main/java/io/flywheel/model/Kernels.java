@@ -158,19 +158,23 @@ final class Kernels {
         }
     }
 
-    /** {@code dx += gelu'(x) · dout}. */
-    static void geluBackward(Activation form, Floats dx, int dxOff, Floats x, int xOff, Floats dout, int doutOff, int len) {
+    /**
+     * {@code dx += gelu'(x) · dout}, given the forward's output {@code y}: the sigmoid (or tanh) the
+     * derivative needs is recovered from it ({@code σ = y / x}, {@code tanh = 2y/x - 1}) instead of
+     * computed again, which took a third of the small model's time outside the multiplies.
+     */
+    static void geluBackward(Activation form, Floats dx, int dxOff, Floats x, int xOff, Floats y, int yOff,
+                             Floats dout, int doutOff, int len) {
         if (form == Activation.QUICK_GELU) {
             for (int i = 0; i < len; i++) {
                 float v = x.get(xOff + i);
-                float s = sigmoid(1.702f * v);
+                float s = v != 0 ? y.get(yOff + i) / v : 0.5f;
                 dx.add(dxOff + i, dout.get(doutOff + i) * (s + 1.702f * v * s * (1 - s)));
             }
         } else {
             for (int i = 0; i < len; i++) {
                 float v = x.get(xOff + i);
-                float u = SQRT_2_OVER_PI * (v + 0.044715f * v * v * v);
-                float t = (float) Math.tanh(u);
+                float t = v != 0 ? 2 * y.get(yOff + i) / v - 1 : 0f;
                 float du = SQRT_2_OVER_PI * (1 + 3 * 0.044715f * v * v);
                 float local = 0.5f * (1 + t) + 0.5f * v * (1 - t * t) * du;
                 dx.add(dxOff + i, dout.get(doutOff + i) * local);

@@ -277,7 +277,7 @@ final class Transformer {
             Kernels.biasBackward(dw, p.bproj(), g, a.dres, n, C);
             Blas.sgemm(false, true, n, F, C, 1f, g, a.dres, C, w, p.wproj(), C, 0f, g, a.dfcGelu, F);
             g.fill(a.dfc, a.dfc + n * F, 0f);
-            Kernels.geluBackward(config.activation(), g, a.dfc, f, a.fc[l], g, a.dfcGelu, n * F);
+            Kernels.geluBackward(config.activation(), g, a.dfc, f, a.fc[l], f, a.fcGelu[l], g, a.dfcGelu, n * F);
             Blas.sgemm(true, false, C, F, n, 1f, f, a.ln2[l], C, g, a.dfc, F, 1f, dw, p.wfc(), F);
             Kernels.biasBackward(dw, p.bfc(), g, a.dfc, n, F);
             Blas.sgemm(false, true, n, C, F, 1f, g, a.dfc, F, w, p.wfc(), F, 0f, g, a.dln, C);
