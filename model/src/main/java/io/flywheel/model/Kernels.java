@@ -245,44 +245,47 @@ final class Kernels {
 
     /**
      * The log-probability of each row's target under the softmax of its logits, clipped at
-     * {@link #LOG_PROB_FLOOR}; keeps each row's log-sum-exp for {@link #logProbBackward}.
+     * {@link #LOG_PROB_FLOOR}. In place: each logit becomes {@code exp(logit - max)} and
+     * {@code sums} keeps each row's total, so that {@link #logProbBackward} needs no second exp.
      */
-    static void targetLogProbs(float[] picked, Floats lse, int lseOff, Floats logits, int logitsOff, int[] targets, int n, int v) {
+    static void targetLogProbs(float[] picked, Floats sums, int sumsOff, Floats logits, int logitsOff, int[] targets, int n, int v) {
         for (int r = 0; r < n; r++) {
             int row = logitsOff + r * v;
             float max = Float.NEGATIVE_INFINITY;
             for (int i = 0; i < v; i++) {
                 max = Math.max(max, logits.get(row + i));
             }
+            float target = logits.get(row + targets[r]);
             double sum = 0;
             for (int i = 0; i < v; i++) {
-                sum += Math.exp(logits.get(row + i) - max);
+                float e = (float) Math.exp(logits.get(row + i) - max);
+                logits.set(row + i, e);
+                sum += e;
             }
-            float l = (float) (max + Math.log(sum));
-            lse.set(lseOff + r, l);
-            picked[r] = Math.max(LOG_PROB_FLOOR, logits.get(row + targets[r]) - l);
+            sums.set(sumsOff + r, (float) sum);
+            picked[r] = (float) Math.max(LOG_PROB_FLOOR, target - max - Math.log(sum));
         }
     }
 
     /**
-     * In place: the logits become the gradient of {@code Σ_r coefficient[r] · picked[r]}, that is
-     * {@code coefficient[r] · (onehot(target) - softmax)} per row, and 0 for a row whose target was
-     * clipped or whose coefficient is 0.
+     * In place over what {@link #targetLogProbs} left: the gradient of
+     * {@code Σ_r coefficient[r] · picked[r]} by the logits, {@code coefficient[r] · (onehot(target) - softmax)}
+     * per row, and 0 for a row whose target was clipped or whose coefficient is 0.
      */
-    static void logProbBackward(Floats logits, int logitsOff, Floats lse, int lseOff, float[] picked, float[] coefficient,
+    static void logProbBackward(Floats exps, int expsOff, Floats sums, int sumsOff, float[] picked, float[] coefficient,
                                 int[] targets, int n, int v) {
         for (int r = 0; r < n; r++) {
-            int row = logitsOff + r * v;
+            int row = expsOff + r * v;
             float c = coefficient[r];
             if (c == 0 || picked[r] <= LOG_PROB_FLOOR) {
-                logits.fill(row, row + v, 0f);
+                exps.fill(row, row + v, 0f);
                 continue;
             }
-            float l = lse.get(lseOff + r);
+            float scale = -c / sums.get(sumsOff + r);
             for (int i = 0; i < v; i++) {
-                logits.set(row + i, -c * (float) Math.exp(logits.get(row + i) - l));
+                exps.set(row + i, scale * exps.get(row + i));
             }
-            logits.add(row + targets[r], c);
+            exps.add(row + targets[r], c);
         }
     }
 

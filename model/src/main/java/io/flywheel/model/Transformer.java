@@ -73,8 +73,8 @@ final class Transformer {
         final int[] fcGelu;                // [N, F]: after
         final int[] res2;                  // [N, C]: the block's output
         final int lnf, lnfMean, lnfRstd;
-        final int logits;                  // [N, V]; backward turns it into its gradient
-        final int lse;                     // [N]: each row's log-sum-exp of the logits
+        final int logits;                  // [N, V]: the logits, then exp(logit - max), then their gradient
+        final int lse;                     // [N]: each row's Σ exp(logit - max)
 
         // Backward's scratch.
         final Floats g;
@@ -204,7 +204,7 @@ final class Transformer {
 
     /**
      * Each position's log-probability of its target (clipped at {@link Kernels#LOG_PROB_FLOOR}),
-     * [rows · T]. Keeps each row's log-sum-exp for the backward.
+     * [rows · T]. Leaves the softmax's numerators and sums for the backward (the logits are gone).
      */
     float[] targetLogProbs(int[] targets) {
         float[] picked = new float[a.n];

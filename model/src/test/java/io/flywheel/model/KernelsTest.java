@@ -169,10 +169,12 @@ class KernelsTest {
         logits.set(2 * v + 6, -200f);           // row 2's target is far below the floor: clipped
         float[] coefficient = {0.5f, -1.0f, 2.0f, 0f};
         Floats work = Floats.zeros(n * v);
+        Floats scratch = Floats.zeros(n * v);
         Floats lse = Floats.zeros(n);
         float[] picked = new float[n];
         java.util.function.DoubleSupplier objective = () -> {
-            Kernels.targetLogProbs(picked, lse, 0, logits, 0, targets, n, v);
+            scratch.copy(logits, 0, 0, n * v);     // the forward works in place
+            Kernels.targetLogProbs(picked, lse, 0, scratch, 0, targets, n, v);
             double sum = 0;
             for (int r = 0; r < n; r++) {
                 sum += coefficient[r] * picked[r];
@@ -181,7 +183,7 @@ class KernelsTest {
         };
         objective.getAsDouble();
         assertEquals(Kernels.LOG_PROB_FLOOR, picked[2]);
-        work.copy(logits, 0, 0, n * v);
+        work.copy(scratch, 0, 0, n * v);
         Kernels.logProbBackward(work, 0, lse, 0, picked, coefficient, targets, n, v);
         checkGradient("dlogits", logits, n * v, work, objective);
         for (int i = 0; i < v; i++) {
