@@ -59,6 +59,10 @@ class TrainerPreferenceTest {
             waitFor(() -> Scrape.of(trainer.metricsPort()).sum("flywheel_trainer_preference_records_total") == all,
                     "every preference record read");
             waitFor(() -> Scrape.of(trainer.metricsPort()).get("flywheel_trainer_reward_accuracy") >= 0.9, "held-out reward accuracy 0.9");
+            // The bad record comes after the pairs: with a fast enough step, the accuracy above
+            // is reached before the trainer has read that far.
+            waitFor(() -> Scrape.of(trainer.metricsPort()).get("flywheel_trainer_records_refused_total{reason=\"malformed\"}") >= 1,
+                    "the malformed preference record refused");
             m = Scrape.of(trainer.metricsPort());
         } finally {
             trainer.requestStop();
