@@ -48,7 +48,7 @@ public final class Gpt {
     private final Map<String, INDArray> gradientViews;
     private final Transformer transformer;
 
-    private Gpt(GptConfig config, Map<String, INDArray> initial) {
+    private Gpt(GptConfig config, Map<String, INDArray> initial, long seed) {
         this.config = config;
         this.layout = new Layout(config);
         this.weights = Floats.zeros(layout.size);
@@ -72,7 +72,7 @@ public final class Gpt {
         if (!parameters.keySet().containsAll(initial.keySet())) {
             throw new IllegalArgumentException("unexpected parameters: " + initial.keySet());
         }
-        this.transformer = new Transformer(config, layout, weights);
+        this.transformer = new Transformer(config, layout, weights, seed);
     }
 
     /** A new model with GPT-2's initialisation, reproducible from {@code seed}. */
@@ -93,12 +93,17 @@ public final class Gpt {
             }
             weights.put(name, w);
         });
-        return new Gpt(config, weights);
+        return new Gpt(config, weights, seed);
     }
 
     /** A model with the given weights (a checkpoint's); names and shapes must match the config. */
     public static Gpt withWeights(GptConfig config, Map<String, INDArray> weights) {
-        return new Gpt(config, weights);
+        return new Gpt(config, weights, 0x5EED_D50FL);   // dropout's masks: any fixed seed
+    }
+
+    /** Tests: later steps reuse the dropout masks of the last one, so that finite differences apply. */
+    void freezeDropoutMasks() {
+        transformer.freezeDropoutMasks();
     }
 
     /** Every parameter's name and shape, in a fixed order (the checkpoint's order). */

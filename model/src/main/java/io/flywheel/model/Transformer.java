@@ -14,8 +14,8 @@ package io.flywheel.model;
  * (Bradley-Terry), and hands them to {@link #backward}, which adds every parameter's gradient
  * into the gradient block, laid out as the parameters are.
  *
- * <p>Not thread-safe: one step at a time. Dropout is not implemented here (the trainer's default
- * is none); {@link Gpt} refuses a config that asks for it.
+ * <p>Not thread-safe: one step at a time. With {@code dropout > 0} every forward draws new masks
+ * (this class runs training steps only; evaluation and serving never drop).
  */
 final class Transformer {
 
@@ -34,11 +34,13 @@ final class Transformer {
     private Activations a;        // the last forward's, reused while the row count stays
     private int[] tokens;
 
-    Transformer(GptConfig config, Layout layout, Floats parameters) {
-        if (config.dropout() > 0) {
-            throw new IllegalArgumentException("the engine does not implement dropout (model.dropout="
-                    + config.dropout() + "); use 0");
-        }
+    // Inverted dropout (config.dropout() = p): on the attention probabilities and on both residual
+    // branches, as GPT-2 and nanoGPT place it; kept entries are scaled by 1/(1-p).
+    private final float keep;
+    private final java.util.SplittableRandom random;
+    private boolean frozenMasks;  // tests: the next forwards reuse the masks drawn last
+
+    Transformer(GptConfig config, Layout layout, Floats parameters, long seed) {
         this.config = config;
         this.layout = layout;
         this.w = parameters;
@@ -50,6 +52,35 @@ final class Transformer {
         this.F = config.mlpRatio() * config.width();
         this.eps = (float) config.layerNormEpsilon();
         this.scale = (float) (1 / Math.sqrt(hd));
+        this.keep = (float) (1 - config.dropout());
+        this.random = new java.util.SplittableRandom(seed);
+    }
+
+    /** For gradient checks: every later forward uses the dropout masks of the last one. */
+    void freezeDropoutMasks() {
+        frozenMasks = true;
+    }
+
+    private boolean dropout() {
+        return keep < 1;
+    }
+
+    /** Draws a mask over {@code len} floats (0, or 1/keep with probability keep), unless frozen. */
+    private void drawMask(Floats m, int off, int len) {
+        if (frozenMasks) {
+            return;
+        }
+        float kept = 1 / keep;
+        for (int i = 0; i < len; i++) {
+            m.set(off + i, random.nextFloat() < keep ? kept : 0f);
+        }
+    }
+
+    /** {@code x[i] *= m[i]}. */
+    private static void multiply(Floats x, int xOff, Floats m, int mOff, int len) {
+        for (int i = 0; i < len; i++) {
+            x.set(xOff + i, x.get(xOff + i) * m.get(mOff + i));
+        }
     }
 
     /**
@@ -80,7 +111,10 @@ final class Transformer {
         final Floats g;
         final int dres, dln, dq, dk, dv, datty, dfc, dfcGelu, dscores;
 
-        Activations(int capacity, int layers, int T, int C, int H, int F, int V) {
+        final int[] attMask, out1Mask, out2Mask;   // dropout masks, [rows, H, T, T] and [N, C] twice; empty without dropout
+        final int dbranch, dropped;                // backward: a branch's masked gradient [N, C]; a head's dropped probabilities [T, T]
+
+        Activations(int capacity, int layers, int T, int C, int H, int F, int V, boolean dropout) {
             this.capacity = capacity;
             int rows = capacity;
             int n = rows * T;
@@ -120,6 +154,14 @@ final class Transformer {
                 fcGelu[l] = (int) next; next += (long) n * F;
                 res2[l] = (int) next; next += nc;
             }
+            attMask = new int[layers];
+            out1Mask = new int[layers];
+            out2Mask = new int[layers];
+            for (int l = 0; dropout && l < layers; l++) {
+                attMask[l] = (int) next; next += (long) rows * H * T * T;
+                out1Mask[l] = (int) next; next += nc;
+                out2Mask[l] = (int) next; next += nc;
+            }
             lnf = (int) next; next += nc;
             lnfMean = (int) next; next += n;
             lnfRstd = (int) next; next += n;
@@ -137,6 +179,8 @@ final class Transformer {
             dfc = (int) g0; g0 += (long) n * F;
             dfcGelu = (int) g0; g0 += (long) n * F;
             dscores = (int) g0; g0 += (long) T * T;
+            dbranch = (int) g0; g0 += dropout ? nc : 0;
+            dropped = (int) g0; g0 += dropout ? (long) T * T : 0;
             g = Floats.zeros(Math.toIntExact(g0));
         }
     }
@@ -151,7 +195,7 @@ final class Transformer {
         if (a == null || a.capacity < rows) {
             // Room for the largest batch so far: preference batches vary in size, and reallocating
             // hundreds of megabytes off the heap every step would leave the freeing to the GC.
-            a = new Activations(rows, config.layers(), T, C, H, F, V);
+            a = new Activations(rows, config.layers(), T, C, H, F, V, dropout());
         }
         a.rows = rows;
         a.n = rows * T;
@@ -174,10 +218,24 @@ final class Transformer {
                     int probs = a.att[l] + (b * H + h) * T * T;
                     Blas.sgemm(false, true, T, T, hd, scale, f, a.q[l] + head, C, f, a.k[l] + head, C, 0f, f, probs, T);
                     Kernels.causalSoftmax(f, probs, T);
-                    Blas.sgemm(false, false, T, hd, T, 1f, f, probs, T, f, a.v[l] + head, C, 0f, f, a.atty[l] + head, C);
+                    int mixed = probs;
+                    Floats mix = f;
+                    if (dropout()) {
+                        int mask = a.attMask[l] + (b * H + h) * T * T;
+                        drawMask(f, mask, T * T);
+                        a.g.copy(f, probs, a.dropped, T * T);
+                        multiply(a.g, a.dropped, f, mask, T * T);
+                        mix = a.g;
+                        mixed = a.dropped;
+                    }
+                    Blas.sgemm(false, false, T, hd, T, 1f, mix, mixed, T, f, a.v[l] + head, C, 0f, f, a.atty[l] + head, C);
                 }
             }
             linear(f, a.res1[l], f, a.atty[l], n, C, C, p.wo(), p.bo());
+            if (dropout()) {
+                drawMask(f, a.out1Mask[l], n * C);
+                multiply(f, a.res1[l], f, a.out1Mask[l], n * C);
+            }
             Kernels.accumulate(f, a.res1[l], f, x, n * C);
 
             // MLP: res2 = res1 + gelu(ln2(res1) Wfc + bfc) Wproj + bproj.
@@ -185,6 +243,10 @@ final class Transformer {
             linear(f, a.fc[l], f, a.ln2[l], n, C, F, p.wfc(), p.bfc());
             Kernels.gelu(config.activation(), f, a.fcGelu[l], f, a.fc[l], n * F);
             linear(f, a.res2[l], f, a.fcGelu[l], n, F, C, p.wproj(), p.bproj());
+            if (dropout()) {
+                drawMask(f, a.out2Mask[l], n * C);
+                multiply(f, a.res2[l], f, a.out2Mask[l], n * C);
+            }
             Kernels.accumulate(f, a.res2[l], f, a.res1[l], n * C);
         }
         int last = a.res2[config.layers() - 1];
@@ -273,9 +335,10 @@ final class Transformer {
             int x = l == 0 ? a.encoded : a.res2[l - 1];
 
             // MLP branch: out = fcGelu · Wproj + bproj, and d(out) = dres.
-            Blas.sgemm(true, false, F, C, n, 1f, f, a.fcGelu[l], F, g, a.dres, C, 1f, dw, p.wproj(), C);
-            Kernels.biasBackward(dw, p.bproj(), g, a.dres, n, C);
-            Blas.sgemm(false, true, n, F, C, 1f, g, a.dres, C, w, p.wproj(), C, 0f, g, a.dfcGelu, F);
+            int dout = branchGradient(a.out2Mask[l]);
+            Blas.sgemm(true, false, F, C, n, 1f, f, a.fcGelu[l], F, g, dout, C, 1f, dw, p.wproj(), C);
+            Kernels.biasBackward(dw, p.bproj(), g, dout, n, C);
+            Blas.sgemm(false, true, n, F, C, 1f, g, dout, C, w, p.wproj(), C, 0f, g, a.dfcGelu, F);
             g.fill(a.dfc, a.dfc + n * F, 0f);
             Kernels.geluBackward(config.activation(), g, a.dfc, f, a.fc[l], f, a.fcGelu[l], g, a.dfcGelu, n * F);
             Blas.sgemm(true, false, C, F, n, 1f, f, a.ln2[l], C, g, a.dfc, F, 1f, dw, p.wfc(), F);
@@ -285,16 +348,29 @@ final class Transformer {
                     f, a.res1[l], f, a.ln2Mean[l], a.ln2Rstd[l], w, p.ln2Gain(), n, C);
 
             // Attention branch: out = atty · Wo + bo, and d(out) = dres.
-            Blas.sgemm(true, false, C, C, n, 1f, f, a.atty[l], C, g, a.dres, C, 1f, dw, p.wo(), C);
-            Kernels.biasBackward(dw, p.bo(), g, a.dres, n, C);
-            Blas.sgemm(false, true, n, C, C, 1f, g, a.dres, C, w, p.wo(), C, 0f, g, a.datty, C);
+            dout = branchGradient(a.out1Mask[l]);
+            Blas.sgemm(true, false, C, C, n, 1f, f, a.atty[l], C, g, dout, C, 1f, dw, p.wo(), C);
+            Kernels.biasBackward(dw, p.bo(), g, dout, n, C);
+            Blas.sgemm(false, true, n, C, C, 1f, g, dout, C, w, p.wo(), C, 0f, g, a.datty, C);
             for (int b = 0; b < rows; b++) {
                 for (int h = 0; h < H; h++) {
                     int head = b * T * C + h * hd;
                     int probs = a.att[l] + (b * H + h) * T * T;
                     // y = P v: dP = dy vᵀ, dv = Pᵀ dy.
+                    Floats mix = f;
+                    int mixed = probs;
+                    int mask = dropout() ? a.attMask[l] + (b * H + h) * T * T : -1;
+                    if (mask >= 0) {     // y = (P ⊙ M) v: the dropped probabilities again, and dP = d(P ⊙ M) ⊙ M
+                        g.copy(f, probs, a.dropped, T * T);
+                        multiply(g, a.dropped, f, mask, T * T);
+                        mix = g;
+                        mixed = a.dropped;
+                    }
                     Blas.sgemm(false, true, T, T, hd, 1f, g, a.datty + head, C, f, a.v[l] + head, C, 0f, g, a.dscores, T);
-                    Blas.sgemm(true, false, T, hd, T, 1f, f, probs, T, g, a.datty + head, C, 0f, g, a.dv + head, C);
+                    Blas.sgemm(true, false, T, hd, T, 1f, mix, mixed, T, g, a.datty + head, C, 0f, g, a.dv + head, C);
+                    if (mask >= 0) {
+                        multiply(g, a.dscores, f, mask, T * T);
+                    }
                     // P = softmax(S), S = q kᵀ / √hd: dq = dS k / √hd, dk = dSᵀ q / √hd.
                     Kernels.causalSoftmaxBackward(g, a.dscores, f, probs, T);
                     Blas.sgemm(false, false, T, hd, T, scale, g, a.dscores, T, f, a.k[l] + head, C, 0f, g, a.dq + head, C);
@@ -308,6 +384,16 @@ final class Transformer {
                     f, x, f, a.ln1Mean[l], a.ln1Rstd[l], w, p.ln1Gain(), n, C);
         }
         Kernels.embedBackward(dw, layout.wte, layout.wpe, g, a.dres, tokens, T, C);
+    }
+
+    /** Where a residual branch's output gradient is: dres itself, or dres ⊙ mask under dropout. */
+    private int branchGradient(int mask) {
+        if (!dropout()) {
+            return a.dres;
+        }
+        a.g.copy(a.g, a.dres, a.dbranch, a.n * C);
+        multiply(a.g, a.dbranch, a.f, mask, a.n * C);
+        return a.dbranch;
     }
 
     /**

@@ -46,10 +46,56 @@ class GptTest {
         assertTrue(Math.abs(unmasked - g.loss()) > 1e-4);
     }
 
+    @Test
+    void dropoutDrawsNewMasksEachStepAndItsGradientsMatchFiniteDifferencesForFixedMasks() {
+        GptConfig config = new GptConfig(11, 6, 2, 2, 8, 2, 0.25, true);
+        Gpt gpt = Gpt.initialize(config, 9);
+        // Larger matrices than GPT-2's initialisation: attention far from uniform, so that the
+        // attention mask's share of the gradient is visible.
+        gpt.parameters().forEach((name, w) -> {
+            if (w.rank() == 2) {
+                w.muli(12);
+            }
+        });
+        Random random = new Random(8);
+        int[][] inputs = new int[3][6];
+        int[][] targets = new int[3][6];
+        for (int b = 0; b < 3; b++) {
+            for (int t = 0; t < 6; t++) {
+                inputs[b][t] = random.nextInt(11);
+                targets[b][t] = random.nextInt(11);
+            }
+        }
+        double first = gpt.gradients(inputs, targets, null).loss();
+        double second = gpt.gradients(inputs, targets, null).loss();
+        assertTrue(Math.abs(first - second) > 1e-6, "each step draws new masks: " + first + " " + second);
+        double undropped = Gpt.withWeights(new GptConfig(11, 6, 2, 2, 8, 2, 0.0, true), gpt.parameters())
+                .gradients(inputs, targets, null).loss();
+        assertTrue(Math.abs(undropped - second) > 1e-6, "dropout changes the loss");
+
+        gpt.freezeDropoutMasks();
+        Gpt.Gradients g = gpt.gradients(inputs, targets, null);
+        assertEquals(second, g.loss(), 1e-6, "frozen: the last step's masks again");
+        Map<String, INDArray> grads = new java.util.HashMap<>();
+        g.byParameter().forEach((name, grad) -> grads.put(name, grad.dup()));
+        for (String name : new String[] {"wte", "wpe", "h0.attn.wq", "h1.attn.wk", "h0.attn.wv", "h1.mlp.wfc", "h1.mlp.bproj", "h0.ln2.gain"}) {
+            INDArray p = gpt.parameters().get(name);
+            for (long i = 0; i < p.length(); i += Math.max(1, p.length() / 9)) {
+                // A smaller step than the test above: the masks' 1/(1-p) scaling curves the loss more.
+                double numeric = numericGradient(gpt, p, i, inputs, targets, null, 1e-3);
+                double analytic = grads.get(name).reshape(-1).getDouble(i);
+                assertEquals(numeric, analytic, 2e-3 + 0.05 * Math.abs(numeric), name + "[" + i + "]");
+            }
+        }
+    }
+
     private static double numericGradient(Gpt gpt, INDArray p, long i, int[][] in, int[][] out, float[][] mask) {
+        return numericGradient(gpt, p, i, in, out, mask, 1e-2);
+    }
+
+    private static double numericGradient(Gpt gpt, INDArray p, long i, int[][] in, int[][] out, float[][] mask, double eps) {
         INDArray flat = p.reshape(-1);
         double original = flat.getDouble(i);
-        double eps = 1e-2;
         flat.putScalar(i, original + eps);
         double plus = gpt.gradients(in, out, mask).loss();
         flat.putScalar(i, original - eps);

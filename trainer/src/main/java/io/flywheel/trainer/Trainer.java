@@ -72,6 +72,8 @@ import org.slf4j.LoggerFactory;
 public final class Trainer implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(Trainer.class);
+    /** How long a topic may take to appear in metadata after it was created. */
+    private static final Duration TOPIC_APPEARS = Duration.ofSeconds(5);
     private static final Duration KAFKA_TIMEOUT = Duration.ofSeconds(30);
 
     private final TrainerConfig config;
@@ -168,8 +170,26 @@ public final class Trainer implements AutoCloseable {
         findBest();
     }
 
+    /**
+     * The topic's partitions. A topic created a moment before can be missing from the first
+     * metadata answers (seen in a test: the trainer then ignored the preferences topic for good),
+     * so an empty answer is asked again for a few seconds before it counts.
+     */
     private List<TopicPartition> partitionsOf(String topic) {
-        return consumer.partitionsFor(topic, KAFKA_TIMEOUT).stream().map(p -> new TopicPartition(topic, p.partition())).toList();
+        long deadline = System.nanoTime() + TOPIC_APPEARS.toNanos();
+        while (true) {
+            List<TopicPartition> found = consumer.partitionsFor(topic, KAFKA_TIMEOUT).stream()
+                    .map(p -> new TopicPartition(topic, p.partition())).toList();
+            if (!found.isEmpty() || System.nanoTime() > deadline) {
+                return found;
+            }
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return found;
+            }
+        }
     }
 
     /** Loads the latest checkpoint (or {@code --init}, or a new model) and connects to Kafka. */

@@ -45,7 +45,6 @@ public record TrainerConfig(
     public record ModelShape(int context, int layers, int heads, int width, int mlpRatio, double dropout, boolean tied) {}
 
     public TrainerConfig {
-        check(shape.dropout() == 0, "model.dropout: the training engine does not implement dropout yet; set it to 0");
         check(batch >= 1, "train.batch must be at least 1");
         check(rehearsalRatio >= 0 && rehearsalRatio < 1, "train.rehearsal-ratio must be within [0, 1)");
         check(rehearsalWindows >= 0, "train.rehearsal-windows must be >= 0");
