@@ -74,10 +74,6 @@ public final class Floats {
         data.duplicate().position(from).get(out);
     }
 
-    public void copyFrom(float[] in, int to) {
-        data.duplicate().position(to).put(in);
-    }
-
     /**
      * The memory of a row-major, contiguous float32 INDArray (a view of a {@code Floats}, or an
      * array of its own) as a buffer of exactly its elements, for fused loops over it.

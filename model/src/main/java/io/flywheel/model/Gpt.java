@@ -183,14 +183,8 @@ public final class Gpt {
         checkIds(out);
         transformer.forward(in, batch);
         float[] picked = transformer.targetLogProbs(out);
-        // loss = -(1/counted) Σ mask · log p(target); its derivative by each log p is the coefficient.
-        float scale = 1f / counted;
-        double loss = 0;
         float[] coefficient = new float[picked.length];
-        for (int i = 0; i < picked.length; i++) {
-            loss -= (double) scale * weight[i] * picked[i];
-            coefficient[i] = -scale * weight[i];
-        }
+        double loss = languageLoss(picked, weight, counted, coefficient);
         gradients.zero();
         transformer.backward(picked, coefficient, out, null, null, gradients);
         return new Gradients(loss, counted, withoutRewardHead());
@@ -287,13 +281,8 @@ public final class Gpt {
         float[] picked = transformer.targetLogProbs(targets);
 
         // Next-token loss on the supervised answers.
-        float scale = counted == 0 ? 0f : 1f / counted;
-        double languageLoss = 0;
         float[] coefficient = new float[picked.length];
-        for (int i = 0; i < picked.length; i++) {
-            languageLoss -= (double) scale * languageMask[i] * picked[i];
-            coefficient[i] = -scale * languageMask[i];
-        }
+        double languageLoss = languageLoss(picked, languageMask, counted, coefficient);
         // Bradley-Terry on the reward head, and DPO on the answers' log-probabilities.
         float[] rewardMargins = new float[pairs];
         float[] policyMargins = new float[pairs];
@@ -326,6 +315,20 @@ public final class Gpt {
         Map<String, INDArray> grads = rewardHead ? gradientViews : withoutRewardHead();
         return new PreferenceGradients(languageLoss + rewardLoss + dpoLoss, languageLoss, rewardLoss, dpoLoss,
                 rewardMargins, policyMargins, grads);
+    }
+
+    /**
+     * The mean next-token loss over the counted targets, {@code -(1/counted) Σ mask · log p(target)}
+     * (0 when none counts); writes its derivative by each log-probability into {@code coefficient}.
+     */
+    private static double languageLoss(float[] picked, float[] mask, long counted, float[] coefficient) {
+        float scale = counted == 0 ? 0f : 1f / counted;
+        double loss = 0;
+        for (int i = 0; i < picked.length; i++) {
+            loss -= (double) scale * mask[i] * picked[i];
+            coefficient[i] = -scale * mask[i];
+        }
+        return loss;
     }
 
     private static double answerLogProb(float[] picked, float[] answer, int row, int T) {

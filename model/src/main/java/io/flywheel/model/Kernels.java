@@ -131,6 +131,13 @@ final class Kernels {
         }
     }
 
+    /** {@code x *= m}, element by element (a dropout mask). */
+    static void multiply(Floats x, int xOff, Floats m, int mOff, int len) {
+        for (int i = 0; i < len; i++) {
+            x.set(xOff + i, x.get(xOff + i) * m.get(mOff + i));
+        }
+    }
+
     /** {@code out += a}, element by element. */
     static void accumulate(Floats out, int outOff, Floats a, int aOff, int len) {
         for (int i = 0; i < len; i++) {

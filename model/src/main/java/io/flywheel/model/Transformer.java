@@ -9,7 +9,7 @@ package io.flywheel.model;
  * with its row stride); everything else is a fused loop in {@link Kernels}.
  *
  * <p>The forward keeps what the backward needs in {@link Activations}; the loss is not computed
- * here: the caller reads {@link #targetLogProbs} and {@link #hidden}, works out each target's
+ * here: the caller reads {@link #targetLogProbs} and {@link #reward}, works out each target's
  * coefficient in its objective (next-token cross-entropy, DPO) and each row's reward gradient
  * (Bradley-Terry), and hands them to {@link #backward}, which adds every parameter's gradient
  * into the gradient block, laid out as the parameters are.
@@ -76,11 +76,23 @@ final class Transformer {
         }
     }
 
-    /** {@code x[i] *= m[i]}. */
-    private static void multiply(Floats x, int xOff, Floats m, int mOff, int len) {
-        for (int i = 0; i < len; i++) {
-            x.set(xOff + i, x.get(xOff + i) * m.get(mOff + i));
+    /**
+     * Where head {@code pair}'s probabilities are as its values are mixed with them: {@code P}
+     * itself in {@code a.f}, or under dropout {@code P ⊙ M}, written to {@code a.dropped} in
+     * {@code a.g} ({@link #mixingBuffer}).
+     */
+    private int mixingProbabilities(int l, int pair) {
+        int probs = a.att[l] + pair * T * T;
+        if (!dropout()) {
+            return probs;
         }
+        a.g.copy(a.f, probs, a.dropped, T * T);
+        Kernels.multiply(a.g, a.dropped, a.f, a.attMask[l] + pair * T * T, T * T);
+        return a.dropped;
+    }
+
+    private Floats mixingBuffer() {
+        return dropout() ? a.g : a.f;
     }
 
     /**
@@ -218,23 +230,17 @@ final class Transformer {
                     int probs = a.att[l] + (b * H + h) * T * T;
                     Blas.sgemm(false, true, T, T, hd, scale, f, a.q[l] + head, C, f, a.k[l] + head, C, 0f, f, probs, T);
                     Kernels.causalSoftmax(f, probs, T);
-                    int mixed = probs;
-                    Floats mix = f;
                     if (dropout()) {
-                        int mask = a.attMask[l] + (b * H + h) * T * T;
-                        drawMask(f, mask, T * T);
-                        a.g.copy(f, probs, a.dropped, T * T);
-                        multiply(a.g, a.dropped, f, mask, T * T);
-                        mix = a.g;
-                        mixed = a.dropped;
+                        drawMask(f, a.attMask[l] + (b * H + h) * T * T, T * T);
                     }
-                    Blas.sgemm(false, false, T, hd, T, 1f, mix, mixed, T, f, a.v[l] + head, C, 0f, f, a.atty[l] + head, C);
+                    int mixed = mixingProbabilities(l, b * H + h);
+                    Blas.sgemm(false, false, T, hd, T, 1f, mixingBuffer(), mixed, T, f, a.v[l] + head, C, 0f, f, a.atty[l] + head, C);
                 }
             }
             linear(f, a.res1[l], f, a.atty[l], n, C, C, p.wo(), p.bo());
             if (dropout()) {
                 drawMask(f, a.out1Mask[l], n * C);
-                multiply(f, a.res1[l], f, a.out1Mask[l], n * C);
+                Kernels.multiply(f, a.res1[l], f, a.out1Mask[l], n * C);
             }
             Kernels.accumulate(f, a.res1[l], f, x, n * C);
 
@@ -245,7 +251,7 @@ final class Transformer {
             linear(f, a.res2[l], f, a.fcGelu[l], n, F, C, p.wproj(), p.bproj());
             if (dropout()) {
                 drawMask(f, a.out2Mask[l], n * C);
-                multiply(f, a.res2[l], f, a.out2Mask[l], n * C);
+                Kernels.multiply(f, a.res2[l], f, a.out2Mask[l], n * C);
             }
             Kernels.accumulate(f, a.res2[l], f, a.res1[l], n * C);
         }
@@ -356,20 +362,12 @@ final class Transformer {
                 for (int h = 0; h < H; h++) {
                     int head = b * T * C + h * hd;
                     int probs = a.att[l] + (b * H + h) * T * T;
-                    // y = P v: dP = dy vᵀ, dv = Pᵀ dy.
-                    Floats mix = f;
-                    int mixed = probs;
-                    int mask = dropout() ? a.attMask[l] + (b * H + h) * T * T : -1;
-                    if (mask >= 0) {     // y = (P ⊙ M) v: the dropped probabilities again, and dP = d(P ⊙ M) ⊙ M
-                        g.copy(f, probs, a.dropped, T * T);
-                        multiply(g, a.dropped, f, mask, T * T);
-                        mix = g;
-                        mixed = a.dropped;
-                    }
+                    // y = P' v with P' = P (⊙ M under dropout): dP' = dy vᵀ, dv = P'ᵀ dy, dP = dP' (⊙ M).
+                    int mixed = mixingProbabilities(l, b * H + h);
                     Blas.sgemm(false, true, T, T, hd, 1f, g, a.datty + head, C, f, a.v[l] + head, C, 0f, g, a.dscores, T);
-                    Blas.sgemm(true, false, T, hd, T, 1f, mix, mixed, T, g, a.datty + head, C, 0f, g, a.dv + head, C);
-                    if (mask >= 0) {
-                        multiply(g, a.dscores, f, mask, T * T);
+                    Blas.sgemm(true, false, T, hd, T, 1f, mixingBuffer(), mixed, T, g, a.datty + head, C, 0f, g, a.dv + head, C);
+                    if (dropout()) {
+                        Kernels.multiply(g, a.dscores, f, a.attMask[l] + (b * H + h) * T * T, T * T);
                     }
                     // P = softmax(S), S = q kᵀ / √hd: dq = dS k / √hd, dk = dSᵀ q / √hd.
                     Kernels.causalSoftmaxBackward(g, a.dscores, f, probs, T);
@@ -392,7 +390,7 @@ final class Transformer {
             return a.dres;
         }
         a.g.copy(a.g, a.dres, a.dbranch, a.n * C);
-        multiply(a.g, a.dbranch, a.f, mask, a.n * C);
+        Kernels.multiply(a.g, a.dbranch, a.f, mask, a.n * C);
         return a.dbranch;
     }
 
