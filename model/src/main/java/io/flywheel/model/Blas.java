@@ -41,6 +41,19 @@ public final class Blas {
         FloatPointer pa = a.pointer(aOffset);
         FloatPointer pb = b.pointer(bOffset);
         FloatPointer pc = c.pointer(cOffset);
+        if (m == 1) {
+            // One row (a decode step): y = op(B)ᵀ x as a matrix-vector product. sgemm would pack
+            // all of B into a buffer first, reading and writing the weights once more per token.
+            int incx = transA ? lda : 1;
+            if (transB) {   // B stored [n, k]
+                openblas_nolapack.cblas_sgemv(openblas_nolapack.CblasRowMajor, openblas_nolapack.CblasNoTrans,
+                        n, k, alpha, pb, ldb, pa, incx, beta, pc, 1);
+            } else {        // B stored [k, n]
+                openblas_nolapack.cblas_sgemv(openblas_nolapack.CblasRowMajor, openblas_nolapack.CblasTrans,
+                        k, n, alpha, pb, ldb, pa, incx, beta, pc, 1);
+            }
+            return;
+        }
         openblas_nolapack.cblas_sgemm(openblas_nolapack.CblasRowMajor,
                 transA ? openblas_nolapack.CblasTrans : openblas_nolapack.CblasNoTrans,
                 transB ? openblas_nolapack.CblasTrans : openblas_nolapack.CblasNoTrans,

@@ -14,7 +14,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * pointer, the fused loops through {@link #get}/{@link #set}, and checkpoints and the optimizer see
  * named {@link INDArray} views of it ({@link #view}) that share the memory.
  *
- * <p>Offsets are ints: one block holds at most 2^31 - 1 floats (8 GiB).
+ * <p>{@link #close} frees the memory at once (views made of it must be gone by then); otherwise
+ * the GC frees it. Offsets are ints: one block holds at most 2^31 - 1 floats (8 GiB).
  */
 public final class Floats {
 
@@ -57,6 +58,13 @@ public final class Floats {
     public void fill(int from, int to, float v) {
         for (int i = from; i < to; i++) {
             data.put(i, v);
+        }
+    }
+
+    /** Frees the memory now, rather than when the GC finds it; no use after this. */
+    public void close() {
+        if (owner.closeable()) {
+            owner.close();
         }
     }
 

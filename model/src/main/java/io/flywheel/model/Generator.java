@@ -9,8 +9,7 @@ import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 
 /**
- * Text generation on the eager path: the prompt fills the cache once, then one position per new
- * token. It ends at a stop token ({@code <|endoftext|>}, or the chat template's end of turn), at a stop string (cut from the text, as OpenAI does), at
+ * Text generation: the prompt fills the cache once, then one position per new token. It ends at a stop token ({@code <|endoftext|>}, or the chat template's end of turn), at a stop string (cut from the text, as OpenAI does), at
  * {@code max_tokens}, or when the context is full.
  */
 public final class Generator {
@@ -55,6 +54,9 @@ public final class Generator {
     }
 
     /**
+     * One completion on this thread, with a cache of its own (serving runs many at once through a
+     * {@link Batcher} instead; both drive the same {@link Run}).
+     *
      * @param onToken receives each sampled token id as soon as it is drawn (for latency metrics),
      *                stop tokens included; may be {@code null}
      */
@@ -62,14 +64,65 @@ public final class Generator {
         if (prompt.length == 0) {
             throw new IllegalArgumentException("empty prompt");
         }
-        Inference.Session session = inference.session();
-        float[] logits = session.append(prompt);
-        Sampling.Sampler sampler = sampling.sampler();
-        int[] out = new int[sampling.maxTokens()];
-        int count = 0;
-        int emitted = 0;
-        String text = "";
-        while (true) {
+        Run run = start(sampling, onText, onToken);
+        try (Inference.Session session = inference.session()) {
+            float[] logits = session.append(prompt);
+            while (true) {
+                Completion done = run.next(logits, session.remaining());
+                if (done != null) {
+                    return done;
+                }
+                logits = session.append(run.last());
+            }
+        }
+    }
+
+    /** A completion that the caller drives token by token (see {@link Run#next}). */
+    public Run start(Sampling sampling, Consumer<String> onText, IntConsumer onToken) {
+        return new Run(sampling, onText, onToken);
+    }
+
+    /**
+     * One completion in progress: its sampler, the tokens and text so far, and the stop rules.
+     * Whoever runs the model hands it the logits after each position; it draws the next token and
+     * says whether the completion has ended. Not thread-safe.
+     */
+    public final class Run {
+        private final Sampling sampling;
+        private final Sampling.Sampler sampler;
+        private final Consumer<String> onText;
+        private final IntConsumer onToken;
+        private final int[] out;
+        private int count;
+        private int emitted;
+        private String text = "";
+
+        private Run(Sampling sampling, Consumer<String> onText, IntConsumer onToken) {
+            this.sampling = sampling;
+            this.sampler = sampling.sampler();
+            this.onText = onText;
+            this.onToken = onToken;
+            this.out = new int[sampling.maxTokens()];
+        }
+
+        /** The last token drawn: the one to append to the sequence next. */
+        public int last() {
+            return out[count - 1];
+        }
+
+        /** Tokens generated so far. */
+        public int count() {
+            return count;
+        }
+
+        /**
+         * Draws the next token from {@code logits}.
+         *
+         * @param remaining positions left in the sequence's context (for the token just drawn)
+         * @return the completion when it has ended, else {@code null}: append {@link #last()} and
+         *         call again with the logits that follow
+         */
+        public Completion next(float[] logits, int remaining) {
             int next = sampler.next(logits);
             if (onToken != null) {
                 onToken.accept(next);
@@ -89,10 +142,10 @@ public final class Generator {
                 onText.accept(text.substring(emitted, safe));
                 emitted = safe;
             }
-            if (count == sampling.maxTokens() || session.remaining() == 0) {
+            if (count == sampling.maxTokens() || remaining == 0) {
                 return finish(out, count, text, emitted, Finish.LENGTH, onText);
             }
-            logits = session.append(next);
+            return null;
         }
     }
 

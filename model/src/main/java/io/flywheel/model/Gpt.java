@@ -142,6 +142,26 @@ public final class Gpt {
         return config;
     }
 
+    Layout layout() {
+        return layout;
+    }
+
+    /** The one block all parameters live in (what {@link #parameters} views). */
+    Floats weightBlock() {
+        return weights;
+    }
+
+    /** Tests: the training forward's logits for full rows of context tokens, [rows · T · V]. */
+    float[] trainingLogits(int[][] rows) {
+        int T = config.contextLength();
+        int[] flat = new int[rows.length * T];
+        for (int b = 0; b < rows.length; b++) {
+            System.arraycopy(rows[b], 0, flat, b * T, T);
+        }
+        transformer.forward(flat, rows.length);
+        return transformer.logits();
+    }
+
     /** The live weights, by name, in checkpoint order; updating them in place changes the model. */
     public Map<String, INDArray> parameters() {
         return parameters;

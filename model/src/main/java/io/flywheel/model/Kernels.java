@@ -13,12 +13,16 @@ final class Kernels {
 
     // --- embeddings --------------------------------------------------------------------------
 
-    /** {@code out[b, t] = wte[tokens[b, t]] + wpe[t]}, for n = batch * T rows of width c. */
-    static void embed(Floats out, int outOff, Floats w, int wte, int wpe, int[] tokens, int T, int c) {
-        for (int r = 0; r < tokens.length; r++) {
+    /**
+     * {@code out[r] = wte[tokens[from + r]] + wpe[position + r]} for {@code count} consecutive
+     * positions of one sequence, from {@code position} on (a training row starts at 0; a decode
+     * step at the length of its cache).
+     */
+    static void embed(Floats out, int outOff, Floats w, int wte, int wpe, int[] tokens, int from, int count, int position, int c) {
+        for (int r = 0; r < count; r++) {
             int o = outOff + r * c;
-            int e = wte + tokens[r] * c;
-            int p = wpe + (r % T) * c;
+            int e = wte + tokens[from + r] * c;
+            int p = wpe + (position + r) * c;
             for (int i = 0; i < c; i++) {
                 out.set(o + i, w.get(e + i) + w.get(p + i));
             }
@@ -196,27 +200,31 @@ final class Kernels {
     // --- causal softmax ----------------------------------------------------------------------
 
     /**
-     * In place over a [T, T] block of scores: row i becomes the softmax of its first i + 1 entries
-     * (the positions it may see); the rest become 0.
+     * In place over a [rows, start + rows] block of scores, for {@code rows} new positions that
+     * follow {@code start} earlier ones: row i becomes the softmax of its first start + i + 1
+     * entries (the positions it may see); the rest become 0. Training passes a [T, T] block with
+     * {@code start = 0}; a decode step one row that sees the whole cache.
      */
-    static void causalSoftmax(Floats s, int off, int T) {
-        for (int i = 0; i < T; i++) {
-            int row = off + i * T;
+    static void causalSoftmax(Floats s, int off, int rows, int start) {
+        int width = start + rows;
+        for (int i = 0; i < rows; i++) {
+            int row = off + i * width;
+            int seen = start + i + 1;
             float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j <= i; j++) {
+            for (int j = 0; j < seen; j++) {
                 max = Math.max(max, s.get(row + j));
             }
             double sum = 0;
-            for (int j = 0; j <= i; j++) {
+            for (int j = 0; j < seen; j++) {
                 float e = (float) Math.exp(s.get(row + j) - max);
                 s.set(row + j, e);
                 sum += e;
             }
             float inv = (float) (1 / sum);
-            for (int j = 0; j <= i; j++) {
+            for (int j = 0; j < seen; j++) {
                 s.set(row + j, s.get(row + j) * inv);
             }
-            for (int j = i + 1; j < T; j++) {
+            for (int j = seen; j < width; j++) {
                 s.set(row + j, 0f);
             }
         }

@@ -214,7 +214,9 @@ final class Transformer {
         this.tokens = tokens;
         Floats f = a.f;
         int n = a.n;
-        Kernels.embed(f, a.encoded, w, layout.wte, layout.wpe, tokens, T, C);
+        for (int b = 0; b < rows; b++) {
+            Kernels.embed(f, a.encoded + b * T * C, w, layout.wte, layout.wpe, tokens, b * T, T, 0, C);
+        }
         for (int l = 0; l < config.layers(); l++) {
             Layout.Block p = layout.blocks[l];
             int x = l == 0 ? a.encoded : a.res2[l - 1];
@@ -229,7 +231,7 @@ final class Transformer {
                     int head = b * T * C + h * hd;           // row 0 of this head in q, k, v, atty
                     int probs = a.att[l] + (b * H + h) * T * T;
                     Blas.sgemm(false, true, T, T, hd, scale, f, a.q[l] + head, C, f, a.k[l] + head, C, 0f, f, probs, T);
-                    Kernels.causalSoftmax(f, probs, T);
+                    Kernels.causalSoftmax(f, probs, T, 0);
                     if (dropout()) {
                         drawMask(f, a.attMask[l] + (b * H + h) * T * T, T * T);
                     }
@@ -268,6 +270,13 @@ final class Transformer {
     private void linear(Floats out, int outOff, Floats in, int inOff, int n, int inWidth, int outWidth, int weight, int bias) {
         Blas.sgemm(false, false, n, outWidth, inWidth, 1f, in, inOff, inWidth, w, weight, outWidth, 0f, out, outOff, outWidth);
         Kernels.addBias(out, outOff, w, bias, n, outWidth);
+    }
+
+    /** The last forward's logits, [rows · T · V] (before {@link #targetLogProbs} turns them into exps). */
+    float[] logits() {
+        float[] out = new float[a.n * V];
+        a.f.copyTo(out, a.logits);
+        return out;
     }
 
     /**

@@ -140,7 +140,7 @@ class KernelsTest {
         Floats p = Floats.zeros(T * T);
         java.util.function.DoubleSupplier objective = () -> {
             p.copy(s, 0, 0, T * T);
-            Kernels.causalSoftmax(p, 0, T);
+            Kernels.causalSoftmax(p, 0, T, 0);
             return dot(p, up, T * T);
         };
         objective.getAsDouble();
@@ -193,6 +193,24 @@ class KernelsTest {
     }
 
     @Test
+    void newPositionsAfterACacheSeeTheCacheAndTheirPast() {
+        // Two new rows after three cached positions: row i sees columns 0 .. 3 + i, as a [5, 5]
+        // causal block's last two rows do.
+        int start = 3;
+        int rows = 2;
+        int width = start + rows;
+        Floats square = random(width * width, 2.0);
+        Floats tail = Floats.zeros(rows * width);
+        tail.copy(square, start * width, 0, rows * width);
+        Kernels.causalSoftmax(square, 0, width, 0);
+        Kernels.causalSoftmax(tail, 0, rows, start);
+        for (int i = 0; i < rows * width; i++) {
+            assertEquals(square.get(start * width + i), tail.get(i), 1e-7f, "entry " + i);
+        }
+        assertEquals(0f, tail.get(width - 1), "row 0 does not see the position after it");
+    }
+
+    @Test
     void embeddingScatterAddsUpRepeatedIds() {
         int T = 3;
         int c = 4;
@@ -202,12 +220,42 @@ class KernelsTest {
         Floats out = Floats.zeros(tokens.length * c);
         Floats up = random(tokens.length * c, 1.0);
         java.util.function.DoubleSupplier objective = () -> {
-            Kernels.embed(out, 0, w, 0, vocab * c, tokens, T, c);
+            Kernels.embed(out, 0, w, 0, vocab * c, tokens, 0, T, 0, c);
+            Kernels.embed(out, T * c, w, 0, vocab * c, tokens, T, T, 0, c);
             return dot(out, up, tokens.length * c);
         };
         Floats dw = Floats.zeros(vocab * c + T * c);
         Kernels.embedBackward(dw, 0, vocab * c, up, 0, tokens, T, c);
         checkGradient("dwte and dwpe", w, vocab * c + T * c, dw, objective);
+    }
+
+    @Test
+    void oneRowProductsTakeTheMatrixVectorPathWithTheSameResult() {
+        // m = 1 goes to sgemv; every transpose combination, with offsets, strides and beta.
+        int n = 5;
+        int k = 7;
+        for (boolean transA : new boolean[] {false, true}) {
+            for (boolean transB : new boolean[] {false, true}) {
+                int lda = transA ? 3 : k + 2;        // A is [1, k], or stored [k, 1] with row stride 3
+                int ldb = (transB ? k : n) + 1;
+                Floats a = random(2 + (transA ? (k - 1) * lda + 1 : k), 1.0);
+                Floats b = random(4 + (transB ? n : k) * ldb, 1.0);
+                Floats c = random(1 + n, 1.0);
+                float[] before = new float[c.size()];
+                c.copyTo(before, 0);
+                Blas.sgemm(transA, transB, 1, n, k, 1.5f, a, 2, lda, b, 4, ldb, 0.25f, c, 1, n);
+                for (int j = 0; j < n; j++) {
+                    double sum = 0;
+                    for (int p = 0; p < k; p++) {
+                        float x = a.get(2 + (transA ? p * lda : p));
+                        float y = b.get(4 + (transB ? j * ldb + p : p * ldb + j));
+                        sum += x * y;
+                    }
+                    assertEquals(1.5 * sum + 0.25 * before[1 + j], c.get(1 + j), 1e-5, "transA " + transA + " transB " + transB + " column " + j);
+                }
+                assertEquals(before[0], c.get(0), "nothing before C is written");
+            }
+        }
     }
 
     @Test

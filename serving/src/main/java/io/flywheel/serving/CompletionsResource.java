@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flywheel.core.records.ResponseRecord;
 import io.flywheel.core.serde.Json;
+import io.flywheel.model.Batcher;
 import io.flywheel.model.Generator;
 import io.smallrye.common.annotation.Blocking;
 import io.vertx.ext.web.RoutingContext;
@@ -189,20 +190,25 @@ public class CompletionsResource {
             return engine.version();
         }
 
-        /** Generates choice {@code index}, passing text pieces to {@code onText} as they become final. */
+        /**
+         * Generates choice {@code index} in the engine's batch, passing text pieces to
+         * {@code onText} as they become final; this thread writes them while the batch goes on.
+         */
         private Generator.Completion choice(int index, Consumer<String> onText) {
-            Generator.Completion c = engine.generator(request.chat()).generate(request.promptTokens(), request.sampling(index, maxTokens),
-                    onText, token -> {
-                        generation.checkClient();
-                        long now = System.nanoTime();
-                        if (firstToken) {
-                            metrics.firstToken(now - arrived);
-                            firstToken = false;
-                        } else {
-                            metrics.interToken(now - lastToken);
-                        }
-                        lastToken = now;
-                    });
+            TokenStream stream = new TokenStream();
+            Batcher.Job job = engine.generate(request.promptTokens(), request.sampling(index, maxTokens), request.chat(),
+                    stream::text, stream::token);
+            Generator.Completion c = stream.drain(job, onText, token -> {
+                generation.checkClient();
+                long now = System.nanoTime();
+                if (firstToken) {
+                    metrics.firstToken(now - arrived);
+                    firstToken = false;
+                } else {
+                    metrics.interToken(now - lastToken);
+                }
+                lastToken = now;
+            });
             generated += c.tokens().length;
             return c;
         }

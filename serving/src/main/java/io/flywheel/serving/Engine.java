@@ -1,20 +1,26 @@
 package io.flywheel.serving;
 
 import io.flywheel.core.tokenizer.Tokenizer;
+import io.flywheel.model.Batcher;
+import io.flywheel.model.Decoder;
 import io.flywheel.model.Generator;
 import io.flywheel.model.Gpt;
 import io.flywheel.model.GptConfig;
 import io.flywheel.model.Inference;
+import io.flywheel.model.Sampling;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
+import java.util.function.IntConsumer;
 import org.jboss.logging.Logger;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * One loaded checkpoint, ready to generate. Requests lease it for their whole duration; once a
- * newer engine replaces it, it is retired: no new lease is given, and its weights are freed when
- * the last request that started on it ends.
+ * One loaded checkpoint, ready to generate: its weights in the engine's layout and a {@link Batcher}
+ * that runs every generation on it in one batched decode step per token. Requests lease it for
+ * their whole duration; once a newer engine replaces it, it is retired: no new lease is given, and
+ * its batcher, cache and weights are freed when the last request that started on it ends.
  */
 public final class Engine {
 
@@ -26,19 +32,30 @@ public final class Engine {
     private final long version;
     private final String sha256;
     private final GptConfig config;
-    private final Map<String, INDArray> weights;
     private final Inference inference;
+    private final Batcher batcher;
     private final Tokenizer tokenizer;
     private int leases;
     private boolean retired;
     private boolean freed;
 
-    Engine(long version, String sha256, GptConfig config, Map<String, INDArray> weights, Tokenizer tokenizer) {
+    /**
+     * Copies {@code weights} into the engine's layout (the arrays are freed here) and starts a
+     * batcher with room for {@code slots} generations at once;
+     * {@code onStep} hears how many ran in each decode step.
+     */
+    Engine(long version, String sha256, GptConfig config, Map<String, INDArray> weights, Tokenizer tokenizer, int slots, IntConsumer onStep) {
         this.version = version;
         this.sha256 = sha256;
         this.config = config;
-        this.weights = weights;
-        this.inference = new Inference(config, weights);
+        Decoder decoder;
+        try {
+            decoder = Decoder.copyOf(config, weights);
+        } finally {
+            weights.values().forEach(INDArray::close);
+        }
+        this.inference = new Inference(decoder);
+        this.batcher = new Batcher(decoder, slots, "decode-v" + version, onStep);
         this.tokenizer = tokenizer;
     }
 
@@ -74,9 +91,14 @@ public final class Engine {
         return inference.reward(Gpt.Sequence.fit(prompt, ids, config().contextLength()).tokens());
     }
 
-    /** A generator that stops at {@code <|endoftext|>} (completions) or also at {@code <|end|>} (chat). */
-    public Generator generator(boolean chat) {
-        return chat ? new Generator(inference, tokenizer, CHAT_STOPS) : new Generator(inference, tokenizer);
+    /**
+     * Starts a completion of {@code prompt} in the batch: it stops at {@code <|endoftext|>}
+     * (completions) or also at {@code <|end|>} (chat). {@code onText} and {@code onToken} run on
+     * the batcher's thread: they must only hand over, never block.
+     */
+    public Batcher.Job generate(int[] prompt, Sampling sampling, boolean chat, Consumer<String> onText, IntConsumer onToken) {
+        Generator generator = chat ? new Generator(inference, tokenizer, CHAT_STOPS) : new Generator(inference, tokenizer);
+        return batcher.submit(prompt, generator.start(sampling, onText, onToken));
     }
 
     /** Takes a lease, unless the engine has been retired. */
@@ -106,7 +128,8 @@ public final class Engine {
     private void free() {
         if (!freed) {
             freed = true;
-            weights.values().forEach(INDArray::close);
+            batcher.close();
+            inference.close();
             LOG.infof("released model version %d", version);
         }
     }

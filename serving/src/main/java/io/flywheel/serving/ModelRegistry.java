@@ -18,6 +18,8 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 import org.jboss.logging.Logger;
 
@@ -205,12 +207,24 @@ public class ModelRegistry {
                     + " with vocabulary " + weights.config().vocabSize());
             return false;
         }
-        Engine engine = new Engine(version, weights.stored().sha256(), weights.config(), weights.weights(), tokenizer);
+        Engine engine;
+        try {
+            engine = new Engine(version, weights.stored().sha256(), weights.config(), weights.weights(), tokenizer, config.maxRunning(), metrics::decodeStep);
+        } catch (RuntimeException e) {
+            refuse("load", version, e.toString());
+            return false;
+        }
         try {
             int warm = Math.max(1, Math.min(config.warmupTokens(), weights.config().contextLength() - 1));
-            engine.generator(false).generate(new int[] {tokenizer.specialId("<|endoftext|>")}, Sampling.greedy(warm), null);
-        } catch (RuntimeException e) {
-            refuse("load", version, "warm-up generation failed: " + e);
+            engine.generate(new int[] {tokenizer.specialId("<|endoftext|>")}, Sampling.greedy(warm), false, null, null)
+                    .result().get(config.stallTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException | TimeoutException | RuntimeException e) {
+            engine.retire();
+            refuse("load", version, "warm-up generation failed: " + (e instanceof ExecutionException ? e.getCause() : e));
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            engine.retire();
             return false;
         }
         Engine old = current.getAndSet(engine);

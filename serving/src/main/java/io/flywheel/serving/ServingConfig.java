@@ -27,8 +27,11 @@ public interface ServingConfig {
     /** The key of {@code /admin} (pin, unpin). None: admin is open, like the API, for local use only. */
     Optional<String> adminKey();
 
-    /** Generations that run at once. */
-    @WithDefault("2")
+    /**
+     * Generations that run at once: they share one decode step per token (continuous batching),
+     * and each holds a slot of the engine's key/value cache (layers x context x width x 8 bytes).
+     */
+    @WithDefault("16")
     int maxRunning();
 
     /** Requests that may wait for a free slot; beyond them a request is refused with 503. */

@@ -26,6 +26,7 @@ public class ServingMetrics {
     private final Counter generationTokens;
     private final Timer swapDuration;
     private final Counter swaps;
+    private final DistributionSummary batchSize;
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicInteger waiting = new AtomicInteger();
     private final AtomicLong servedVersion = new AtomicLong();
@@ -52,6 +53,9 @@ public class ServingMetrics {
         generationTokens = Counter.builder("flywheel.serving.generation.tokens").description("Tokens generated").register(registry);
         swapDuration = Timer.builder("flywheel.serving.swap.duration")
                 .description("Loading, verifying and warming a new checkpoint, until it serves").register(registry);
+        batchSize = DistributionSummary.builder("flywheel.serving.decode.batch.size")
+                .description("Generations advanced together by one decode step (continuous batching)")
+                .serviceLevelObjectives(1, 2, 4, 8, 16, 32, 64).register(registry);
         swaps = Counter.builder("flywheel.serving.swaps").description("Checkpoints swapped in").register(registry);
         // Strong references: Micrometer holds a gauge's object weakly by default, and a gauge whose
         // object was collected reads NaN and drops out of /q/metrics (seen across test restarts).
@@ -98,6 +102,11 @@ public class ServingMetrics {
     /** Nanoseconds since the engine last made progress (a token, or a slot freed). */
     long sinceProgress() {
         return System.nanoTime() - lastProgress;
+    }
+
+    /** One decode step ran {@code sequences} generations. */
+    void decodeStep(int sequences) {
+        batchSize.record(sequences);
     }
 
     void finished(long nanos, int prompt, int generated) {

@@ -168,6 +168,56 @@ class CompletionsTest {
     }
 
     @Test
+    void concurrentStreamsShareDecodeStepsAndEachGetsWhatItGetsAlone() throws Exception {
+        String[] prompts = {"the cat", "a dog ran", "once", "the quick brown fox"};
+        List<String> alone = new ArrayList<>();
+        for (String p : prompts) {
+            alone.add(streamedText(p));
+        }
+        // Requests this small finish in milliseconds, so rounds of them are sent until two overlap
+        // in the batch (with a deadline); every round's answers must equal the ones given alone.
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        do {
+            List<java.util.concurrent.CompletableFuture<String>> together = new ArrayList<>();
+            for (String p : prompts) {
+                together.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return streamedText(p);
+                    } catch (Exception e) {
+                        throw new java.util.concurrent.CompletionException(e);
+                    }
+                }));
+            }
+            for (int i = 0; i < prompts.length; i++) {
+                assertEquals(alone.get(i), together.get(i).get(60, java.util.concurrent.TimeUnit.SECONDS), "prompt " + i);
+            }
+        } while (maxBatch() < 2 && System.nanoTime() < deadline);
+        assertTrue(maxBatch() >= 2, "some decode step ran more than one generation (max " + maxBatch() + ")");
+    }
+
+    /** A greedy streamed completion's text, put together from its chunks. */
+    private String streamedText(String prompt) throws Exception {
+        HttpResponse<String> r = post("/v1/completions", ServingResource.API_KEY, JSON.createObjectNode().put("model", "test-model")
+                .put("prompt", prompt).put("max_tokens", 40).put("temperature", 0).put("stream", true).toString());
+        assertEquals(200, r.statusCode(), r.body());
+        StringBuilder text = new StringBuilder();
+        r.body().lines().filter(l -> l.startsWith("data: {")).forEach(l -> {
+            try {
+                text.append(JSON.readTree(l.substring(6)).get("choices").get(0).get("text").asText());
+            } catch (Exception e) {
+                throw new AssertionError(l, e);
+            }
+        });
+        return text.toString();
+    }
+
+    private double maxBatch() throws Exception {
+        String metrics = HTTP.send(HttpRequest.newBuilder(root.resolve("/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        return metrics.lines().filter(l -> l.startsWith("flywheel_serving_decode_batch_size_max"))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).max().orElse(0);
+    }
+
+    @Test
     void modelsListsTheServedModelWithItsVersion() throws Exception {
         HttpResponse<String> r = get("/v1/models", ServingResource.OTHER_KEY);
         assertEquals(200, r.statusCode(), r.body());

@@ -198,15 +198,22 @@ final class PreferenceLearner {
         while (supervised.size() < settings.supervisedPerStep() && !freshSupervised.isEmpty()) {
             supervised.add(freshSupervised.removeFirst());
         }
-        Inference ref = reference != null ? reference : new Inference(model);
+        Inference self = reference != null ? null : new Inference(model);
+        Inference ref = reference != null ? reference : self;
         List<Gpt.Sequence> chosen = new ArrayList<>();
         List<Gpt.Sequence> rejected = new ArrayList<>();
         float[] referenceMargins = new float[pairs.size()];
-        for (int i = 0; i < pairs.size(); i++) {
-            Example e = pairs.get(i);
-            chosen.add(Gpt.Sequence.fit(e.prompt(), e.chosen(), context));
-            rejected.add(Gpt.Sequence.fit(e.prompt(), e.rejected(), context));
-            referenceMargins[i] = (float) (ref.answerLogProbability(chosen.get(i)) - ref.answerLogProbability(rejected.get(i)));
+        try {
+            for (int i = 0; i < pairs.size(); i++) {
+                Example e = pairs.get(i);
+                chosen.add(Gpt.Sequence.fit(e.prompt(), e.chosen(), context));
+                rejected.add(Gpt.Sequence.fit(e.prompt(), e.rejected(), context));
+                referenceMargins[i] = (float) (ref.answerLogProbability(chosen.get(i)) - ref.answerLogProbability(rejected.get(i)));
+            }
+        } finally {
+            if (self != null) {
+                self.close();      // its scratch; the weights are the model's
+            }
         }
         List<Gpt.Sequence> sft = supervised.stream().map(e -> Gpt.Sequence.fit(e.prompt(), e.chosen(), context)).toList();
         Gpt.PreferenceGradients g = model.preferenceGradients(chosen, rejected, referenceMargins, sft,

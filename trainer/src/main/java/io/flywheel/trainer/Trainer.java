@@ -107,7 +107,6 @@ public final class Trainer implements AutoCloseable {
     private long lastVersion;                 // last checkpoint written or resumed from; 0: none
     private long promotedVersion;             // 0: nothing promoted yet
     private Inference reference;              // the promoted model, frozen, for the gate
-    private Map<String, INDArray> referenceWeights = Map.of();   // its arrays, ours to free
     private long referenceRevision = -1;      // evaluation-set revision referenceLoss was measured on
     private Double referenceLoss;
     private long referencePairsRevision = -1; // held-out pairs revision referenceAccuracy was measured on
@@ -506,9 +505,12 @@ public final class Trainer implements AutoCloseable {
 
     private void checkpoint() {
         long started = System.nanoTime();
-        Inference candidate = new Inference(core.model());
-        OnlineTrainer.Evaluation eval = core.evaluate(candidate);
-        PreferenceLearner.Evaluation pairs = preferences.evaluate(candidate, reference);
+        OnlineTrainer.Evaluation eval;
+        PreferenceLearner.Evaluation pairs;
+        try (Inference candidate = new Inference(core.model())) {
+            eval = core.evaluate(candidate);
+            pairs = preferences.evaluate(candidate, reference);
+        }
         Map<String, Map<Integer, Long>> positions = new TreeMap<>();
         for (TopicPartition tp : partitions) {
             positions.computeIfAbsent(tp.topic(), t -> new TreeMap<>()).put(tp.partition(), consumer.position(tp, KAFKA_TIMEOUT));
@@ -721,10 +723,12 @@ public final class Trainer implements AutoCloseable {
 
     /** The gate's reference from now on; the previous one's off-heap arrays are freed at once. */
     private void useReference(GptConfig config, Map<String, INDArray> weights) {
-        Map<String, INDArray> previous = referenceWeights;
-        reference = new Inference(config, weights);
-        referenceWeights = weights;
-        previous.values().forEach(INDArray::close);
+        Inference previous = reference;
+        reference = new Inference(config, weights);     // a copy: the arrays go now
+        weights.values().forEach(INDArray::close);
+        if (previous != null) {
+            previous.close();
+        }
     }
 
     /** Reads which checkpoint is promoted now, and loads it as the gate's reference. */

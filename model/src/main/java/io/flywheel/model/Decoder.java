@@ -1,0 +1,350 @@
+package io.flywheel.model;
+
+import java.util.Arrays;
+import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * The network's forward for generation and evaluation, on the kernels and the parameter layout
+ * that training's {@link Transformer} uses, so the two cannot drift: for many sequences at once,
+ * each with its own slot in a key/value {@link Cache}.
+ *
+ * <p>One call to {@link #forward} appends new tokens to any number of sequences (a prompt of many
+ * tokens, or the one token just sampled) and runs them as one batch of rows: the embedding, layer
+ * norms, every weight multiply and the MLP see all rows together, so the weights are read once per
+ * step however many sequences run; only attention, which reads each sequence's own cache, goes
+ * sequence by sequence and head by head. With a single row a weight multiply is a matrix-vector
+ * product ({@link Blas#sgemm} takes that path), which is what bounds decode by memory bandwidth.
+ *
+ * <p>{@link #forward} is synchronized: the serving batcher, evaluations and reward scores may share
+ * one decoder, its scratch memory is one block.
+ */
+public final class Decoder implements AutoCloseable {
+
+    private final GptConfig config;
+    private final Layout layout;
+    private final Floats w;
+    private final boolean ownsWeights;
+    private final int C;
+    private final int T;
+    private final int H;
+    private final int hd;
+    private final int V;
+    private final int F;
+    private final float eps;
+    private final float scale;
+
+    private Scratch s;
+
+    private Decoder(GptConfig config, Layout layout, Floats weights, boolean ownsWeights) {
+        this.config = config;
+        this.layout = layout;
+        this.w = weights;
+        this.ownsWeights = ownsWeights;
+        this.C = config.width();
+        this.T = config.contextLength();
+        this.H = config.heads();
+        this.hd = config.headSize();
+        this.V = config.vocabSize();
+        this.F = config.mlpRatio() * config.width();
+        this.eps = (float) config.layerNormEpsilon();
+        this.scale = (float) (1 / Math.sqrt(hd));
+    }
+
+    /** A decoder over a training model's live weights (shared: the next step changes its answers). */
+    public static Decoder of(Gpt model) {
+        return new Decoder(model.config(), model.layout(), model.weightBlock(), false);
+    }
+
+    /**
+     * A decoder over its own copy of {@code weights} (a checkpoint's; named and shaped as
+     * {@link Gpt#shapes}). A reward head missing from an older checkpoint is zeros. The arrays
+     * may be freed once this returns; {@link #close} frees the copy.
+     */
+    public static Decoder copyOf(GptConfig config, Map<String, INDArray> weights) {
+        Layout layout = new Layout(config);
+        Floats block = Floats.zeros(layout.size);
+        try {
+            layout.offsets().forEach((name, offset) -> {
+                INDArray source = weights.get(name);
+                if (source == null && name.startsWith(Gpt.REWARD_PREFIX)) {
+                    return;
+                }
+                if (source == null) {
+                    throw new IllegalArgumentException("missing parameter " + name);
+                }
+                if (!Arrays.equals(source.shape(), layout.shape(name))) {
+                    throw new IllegalArgumentException("parameter " + name + " has shape " + Arrays.toString(source.shape())
+                            + ", the config needs " + Arrays.toString(layout.shape(name)));
+                }
+                block.view(offset, layout.shape(name)).assign(source.castTo(DataType.FLOAT));
+            });
+        } catch (RuntimeException e) {
+            block.close();
+            throw e;
+        }
+        return new Decoder(config, layout, block, true);
+    }
+
+    public GptConfig config() {
+        return config;
+    }
+
+    /** A key/value cache with room for {@code slots} sequences of up to the context length each. */
+    public Cache cache(int slots) {
+        return new Cache(slots);
+    }
+
+    /** Frees the scratch memory, and the weights when they are this decoder's own copy. */
+    @Override
+    public synchronized void close() {
+        if (s != null) {
+            s.f.close();
+            s = null;
+        }
+        if (ownsWeights) {
+            w.close();
+        }
+    }
+
+    /**
+     * Room for sequences: per layer, the keys and values of every position each slot has seen, laid
+     * out as training's q, k and v are ([position, C], head h in columns h·hd ..), so a head's
+     * keys are a column slice passed to BLAS as they lie.
+     */
+    public final class Cache implements AutoCloseable {
+        private final int slots;
+        private final Floats keys;
+        private final Floats values;
+        private final int[] length;
+
+        private Cache(int slots) {
+            if (slots < 1) {
+                throw new IllegalArgumentException("a cache needs at least one slot, found " + slots);
+            }
+            this.slots = slots;
+            long size = (long) config.layers() * slots * T * C;
+            this.keys = Floats.zeros(size);
+            this.values = Floats.zeros(size);
+            this.length = new int[slots];
+        }
+
+        public int slots() {
+            return slots;
+        }
+
+        /** Tokens in {@code slot} so far. */
+        public int length(int slot) {
+            return length[slot];
+        }
+
+        /** Positions left in {@code slot} before the context is full. */
+        public int remaining(int slot) {
+            return T - length[slot];
+        }
+
+        /** Empties {@code slot} for a new sequence. */
+        public void clear(int slot) {
+            length[slot] = 0;
+        }
+
+        /** Where position {@code position} of {@code slot} starts in layer {@code layer}'s keys (and values). */
+        private int at(int layer, int slot, int position) {
+            return ((layer * slots + slot) * T + position) * C;
+        }
+
+        @Override
+        public void close() {
+            keys.close();
+            values.close();
+        }
+    }
+
+    /**
+     * What one forward returns, per sequence given: its logits ([V] for its last new position, or
+     * [n · V] for each of its n new positions) and the reward head's score at its last position.
+     */
+    public record Output(float[][] logits, float[] rewards) {}
+
+    /**
+     * Appends {@code tokens[i]} to the sequence in {@code slots[i]}, for every i, in one batch.
+     *
+     * @param everyPosition logits for every new position (evaluation), or only for the last (decoding)
+     */
+    public synchronized Output forward(Cache cache, int[] slots, int[][] tokens, boolean everyPosition) {
+        int count = check(cache, slots, tokens);
+        int[] first = new int[count + 1];          // sequence i's new rows are first[i] .. first[i + 1]
+        for (int i = 0; i < count; i++) {
+            first[i + 1] = first[i] + tokens[i].length;
+        }
+        int n = first[count];
+        int out = everyPosition ? n : count;
+        int widest = 0;                            // the largest [new rows, seen positions] score block
+        for (int i = 0; i < count; i++) {
+            widest = Math.max(widest, tokens[i].length * (cache.length[slots[i]] + tokens[i].length));
+        }
+        if (s == null || s.rows < n || s.outputs < out || s.scoreSize < widest) {
+            if (s != null) {
+                s.f.close();
+            }
+            s = new Scratch(Math.max(n, s == null ? 0 : s.rows), Math.max(out, s == null ? 0 : s.outputs),
+                    Math.max(widest, s == null ? 0 : s.scoreSize));
+        }
+        Floats f = s.f;
+        for (int i = 0; i < count; i++) {
+            Kernels.embed(f, s.x + first[i] * C, w, layout.wte, layout.wpe, tokens[i], 0, tokens[i].length, cache.length[slots[i]], C);
+        }
+        for (int l = 0; l < config.layers(); l++) {
+            Layout.Block p = layout.blocks[l];
+
+            // Attention: x += softmax(q kᵀ / √hd over the cache and the new rows) v Wo + bo.
+            Kernels.layerNorm(f, s.ln, f, s.mean, s.rstd, f, s.x, w, p.ln1Gain(), p.ln1Bias(), n, C, eps);
+            // One multiply each for every sequence's rows; k and v are then copied into the slots.
+            linear(s.q, s.ln, n, C, C, p.wq(), p.bq());
+            linear(s.k, s.ln, n, C, C, p.wk(), p.bk());
+            linear(s.v, s.ln, n, C, C, p.wv(), p.bv());
+            for (int i = 0; i < count; i++) {
+                int slot = slots[i];
+                int rows = tokens[i].length;
+                int start = cache.length[slot];
+                int seen = start + rows;
+                cache.keys.copy(f, s.k + first[i] * C, cache.at(l, slot, start), rows * C);
+                cache.values.copy(f, s.v + first[i] * C, cache.at(l, slot, start), rows * C);
+                for (int h = 0; h < H; h++) {
+                    int q = s.q + first[i] * C + h * hd;
+                    int kv = cache.at(l, slot, 0) + h * hd;
+                    Blas.sgemm(false, true, rows, seen, hd, scale, f, q, C, cache.keys, kv, C, 0f, f, s.scores, seen);
+                    Kernels.causalSoftmax(f, s.scores, rows, start);
+                    Blas.sgemm(false, false, rows, hd, seen, 1f, f, s.scores, seen, cache.values, kv, C, 0f, f, s.atty + first[i] * C + h * hd, C);
+                }
+            }
+            linear(s.branch, s.atty, n, C, C, p.wo(), p.bo());
+            Kernels.accumulate(f, s.x, f, s.branch, n * C);
+
+            // MLP: x += gelu(ln2(x) Wfc + bfc) Wproj + bproj.
+            Kernels.layerNorm(f, s.ln, f, s.mean, s.rstd, f, s.x, w, p.ln2Gain(), p.ln2Bias(), n, C, eps);
+            linear(s.fc, s.ln, n, C, F, p.wfc(), p.bfc());
+            Kernels.gelu(config.activation(), f, s.fc, f, s.fc, n * F);
+            linear(s.branch, s.fc, n, F, C, p.wproj(), p.bproj());
+            Kernels.accumulate(f, s.x, f, s.branch, n * C);
+        }
+        for (int i = 0; i < count; i++) {
+            cache.length[slots[i]] += tokens[i].length;
+        }
+
+        // The final layer norm and the output projection, on the rows asked for.
+        int[] last = new int[count];               // each sequence's last row among the outputs
+        if (everyPosition) {
+            Kernels.layerNorm(f, s.lnf, f, s.mean, s.rstd, f, s.x, w, layout.lnfGain, layout.lnfBias, n, C, eps);
+            for (int i = 0; i < count; i++) {
+                last[i] = first[i + 1] - 1;
+            }
+        } else {
+            for (int i = 0; i < count; i++) {
+                f.copy(f, s.x + (first[i + 1] - 1) * C, s.ln + i * C, C);
+                last[i] = i;
+            }
+            Kernels.layerNorm(f, s.lnf, f, s.mean, s.rstd, f, s.ln, w, layout.lnfGain, layout.lnfBias, count, C, eps);
+        }
+        if (layout.head < 0) {
+            Blas.sgemm(false, true, out, V, C, 1f, f, s.lnf, C, w, layout.wte, C, 0f, f, s.logits, V);
+        } else {
+            Blas.sgemm(false, false, out, V, C, 1f, f, s.lnf, C, w, layout.head, V, 0f, f, s.logits, V);
+        }
+        float[][] logits = new float[count][];
+        float[] rewards = new float[count];
+        for (int i = 0; i < count; i++) {
+            int from = everyPosition ? first[i] : i;
+            int rows = everyPosition ? tokens[i].length : 1;
+            logits[i] = new float[rows * V];
+            f.copyTo(logits[i], s.logits + from * V);
+            rewards[i] = reward(f, s.lnf + last[i] * C);
+        }
+        return new Output(logits, rewards);
+    }
+
+    /** The reward head on one final hidden state. */
+    private float reward(Floats f, int hidden) {
+        double r = w.get(layout.rewardB);
+        for (int i = 0; i < C; i++) {
+            r += (double) f.get(hidden + i) * w.get(layout.rewardW + i);
+        }
+        return (float) r;
+    }
+
+    /** {@code scratch[outOff] = scratch[inOff][n, inWidth] · W[inWidth, outWidth] + bias}. */
+    private void linear(int outOff, int inOff, int n, int inWidth, int outWidth, int weight, int bias) {
+        Blas.sgemm(false, false, n, outWidth, inWidth, 1f, s.f, inOff, inWidth, w, weight, outWidth, 0f, s.f, outOff, outWidth);
+        Kernels.addBias(s.f, outOff, w, bias, n, outWidth);
+    }
+
+    /** Every argument checked before anything changes: a refused call leaves the cache as it was. */
+    private int check(Cache cache, int[] slots, int[][] tokens) {
+        if (slots.length != tokens.length || slots.length == 0) {
+            throw new IllegalArgumentException(slots.length + " slots for " + tokens.length + " token lists");
+        }
+        boolean[] used = new boolean[cache.slots];
+        for (int i = 0; i < slots.length; i++) {
+            int slot = slots[i];
+            if (slot < 0 || slot >= cache.slots || used[slot]) {
+                throw new IllegalArgumentException("slot " + slot + " is outside the cache's " + cache.slots + " or given twice");
+            }
+            used[slot] = true;
+            int n = tokens[i].length;
+            if (n == 0) {
+                throw new IllegalArgumentException("no tokens for slot " + slot);
+            }
+            if (n > cache.remaining(slot)) {
+                throw new IllegalArgumentException("context of " + T + " tokens is full: "
+                        + cache.length[slot] + " used, " + n + " more asked");
+            }
+            for (int id : tokens[i]) {
+                if (id < 0 || id >= V) {
+                    throw new IllegalArgumentException("token id " + id + " is outside the vocabulary of " + V);
+                }
+            }
+        }
+        return slots.length;
+    }
+
+    /** One block of scratch for a step of up to {@code rows} new positions and {@code outputs} logit rows. */
+    private final class Scratch {
+        final int rows;
+        final int outputs;
+        final int scoreSize;
+        final Floats f;
+        final int x;           // [rows, C]: the residual stream
+        final int ln;          // [rows, C]: a layer norm's output (and, at the end, the rows picked for output)
+        final int mean, rstd;  // [rows]: its statistics (unused here, the kernel keeps them for backward)
+        final int q, k, v;     // [rows, C]
+        final int atty;        // [rows, C]: the heads' outputs, side by side
+        final int branch;      // [rows, C]: a residual branch's output
+        final int fc;          // [rows, F]
+        final int scores;      // one head's [new rows, seen positions] block
+        final int lnf;         // [outputs, C]
+        final int logits;      // [outputs, V]
+
+        Scratch(int rows, int outputs, int scoreSize) {
+            this.rows = rows;
+            this.outputs = outputs;
+            this.scoreSize = scoreSize;
+            long next = 0;
+            long nc = (long) rows * C;
+            x = (int) next; next += nc;
+            ln = (int) next; next += nc;
+            mean = (int) next; next += rows;
+            rstd = (int) next; next += rows;
+            q = (int) next; next += nc;
+            k = (int) next; next += nc;
+            v = (int) next; next += nc;
+            atty = (int) next; next += nc;
+            branch = (int) next; next += nc;
+            fc = (int) next; next += (long) rows * F;
+            scores = (int) next; next += scoreSize;
+            lnf = (int) next; next += (long) outputs * C;
+            logits = (int) next; next += (long) outputs * V;
+            f = Floats.zeros(Math.toIntExact(next));
+        }
+    }
+}

@@ -1,0 +1,161 @@
+package io.flywheel.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * The decode path against the training forward it shares its kernels with: a cache filled token by
+ * token gives the training forward's logits at every position, a batched step gives what each
+ * sequence gets alone, and a copied checkpoint scores as the model it came from.
+ */
+class DecoderTest {
+
+    private final Random random = new Random(17);
+
+    /** Weights far from their initial scale, so that a wrong term shows in the logits. */
+    private Gpt model(GptConfig config, long seed) {
+        Gpt gpt = Gpt.initialize(config, seed);
+        gpt.parameters().forEach((name, w) -> {
+            if (w.rank() == 2) {
+                w.muli(10);
+            } else if (!name.endsWith(".gain")) {
+                w.addi(org.nd4j.linalg.factory.Nd4j.randn(w.dataType(), w.shape()).muli(0.1));
+            }
+        });
+        return gpt;
+    }
+
+    private int[] tokens(int n, int vocab) {
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = random.nextInt(vocab);
+        }
+        return t;
+    }
+
+    @Test
+    void tokenByTokenDecodeGivesTheTrainingForwardsLogitsAtEveryPosition() {
+        for (Activation activation : Activation.values()) {
+            for (boolean tied : new boolean[] {true, false}) {
+                GptConfig config = new GptConfig(41, 12, 2, 3, 24, 4, 0.0, tied, activation, 1e-5);
+                Gpt gpt = model(config, 5);
+                int[] row = tokens(12, 41);
+                row[3] = row[7] = row[11] = 9;      // repeated ids
+                float[] training = gpt.trainingLogits(new int[][] {row});
+                Decoder decoder = Decoder.of(gpt);
+                Decoder.Cache cache = decoder.cache(1);
+                // A prompt of 4 in one pass, then one token at a time.
+                float[] prompt = decoder.forward(cache, new int[] {0}, new int[][] {java.util.Arrays.copyOf(row, 4)}, true).logits()[0];
+                for (int t = 0; t < 4; t++) {
+                    assertRow(training, t, prompt, t, 41, "prompt position " + t);
+                }
+                for (int t = 4; t < 12; t++) {
+                    float[] next = decoder.forward(cache, new int[] {0}, new int[][] {{row[t]}}, false).logits()[0];
+                    assertRow(training, t, next, 0, 41, activation + (tied ? " tied" : " untied") + ", position " + t);
+                }
+                assertEquals(0, cache.remaining(0));
+                cache.close();
+            }
+        }
+    }
+
+    @Test
+    void aBatchedStepGivesEachSequenceWhatItGetsAlone() {
+        GptConfig config = new GptConfig(53, 16, 2, 4, 32, 4, 0.0, true);
+        Gpt gpt = model(config, 8);
+        Decoder decoder = Decoder.of(gpt);
+        int sequences = 4;
+        int[][] prompts = {tokens(3, 53), tokens(1, 53), tokens(7, 53), tokens(5, 53)};
+        Decoder.Cache batched = decoder.cache(6);
+        Decoder.Cache[] alone = new Decoder.Cache[sequences];
+        int[] slots = {5, 0, 2, 3};        // slots in no particular order
+        for (int i = 0; i < sequences; i++) {
+            alone[i] = decoder.cache(1);
+        }
+        // Step 1: sequences 0 and 2 prefill together. Step 2: 1 and 3 join (prefill) while 0 and 2
+        // decode one token. Then all four decode for a few steps.
+        step(decoder, batched, alone, slots, prompts, new int[] {0, 2});
+        int[][] next = {{1}, prompts[1], {2}, prompts[3]};
+        step(decoder, batched, alone, slots, next, new int[] {0, 1, 2, 3});
+        for (int s = 0; s < 5; s++) {
+            int[][] one = new int[sequences][];
+            for (int i = 0; i < sequences; i++) {
+                one[i] = new int[] {random.nextInt(53)};
+            }
+            step(decoder, batched, alone, slots, one, new int[] {0, 1, 2, 3});
+        }
+        for (int i = 0; i < sequences; i++) {
+            assertEquals(alone[i].length(0), batched.length(slots[i]), "sequence " + i + "'s length");
+        }
+    }
+
+    /** Runs {@code which} sequences one step in the batched cache and alone, and compares. */
+    private static void step(Decoder decoder, Decoder.Cache batched, Decoder.Cache[] alone, int[] slots, int[][] tokens, int[] which) {
+        int[] s = new int[which.length];
+        int[][] t = new int[which.length][];
+        for (int i = 0; i < which.length; i++) {
+            s[i] = slots[which[i]];
+            t[i] = tokens[which[i]];
+        }
+        Decoder.Output together = decoder.forward(batched, s, t, false);
+        for (int i = 0; i < which.length; i++) {
+            Decoder.Output single = decoder.forward(alone[which[i]], new int[] {0}, new int[][] {t[i]}, false);
+            assertArrayEquals(single.logits()[0], together.logits()[i], 2e-4f, "sequence " + which[i]);
+            assertEquals(single.rewards()[0], together.rewards()[i], 2e-4f, "sequence " + which[i] + "'s reward");
+        }
+    }
+
+    @Test
+    void aCopyScoresAsTheModelItCameFromAndARefusedCallChangesNothing() {
+        GptConfig config = new GptConfig(29, 8, 1, 2, 16, 4, 0.0, false);
+        Gpt gpt = model(config, 2);
+        Map<String, INDArray> weights = new LinkedHashMap<>();
+        gpt.parameters().forEach((name, w) -> weights.put(name, w.dup()));
+        int[] row = tokens(8, 29);
+        try (Decoder copy = Decoder.copyOf(config, weights)) {
+            Decoder.Cache a = copy.cache(2);
+            Decoder.Cache b = Decoder.of(gpt).cache(1);
+            float[] full = Decoder.of(gpt).forward(b, new int[] {0}, new int[][] {row}, true).logits()[0];
+            assertArrayEquals(full, copy.forward(a, new int[] {1}, new int[][] {row}, true).logits()[0], 0f);
+
+            // Full, outside the vocabulary, a slot twice or outside the cache: refused, nothing appended.
+            a.clear(1);
+            copy.forward(a, new int[] {1}, new int[][] {java.util.Arrays.copyOf(row, 6)}, false);
+            assertThrows(IllegalArgumentException.class, () -> copy.forward(a, new int[] {1}, new int[][] {{1, 2, 3}}, false));
+            assertThrows(IllegalArgumentException.class, () -> copy.forward(a, new int[] {0, 1}, new int[][] {{1}, {29}}, false));
+            assertThrows(IllegalArgumentException.class, () -> copy.forward(a, new int[] {0, 0}, new int[][] {{1}, {2}}, false));
+            assertThrows(IllegalArgumentException.class, () -> copy.forward(a, new int[] {2}, new int[][] {{1}}, false));
+            assertEquals(6, a.length(1));
+            assertEquals(0, a.length(0));
+            float[] seventh = copy.forward(a, new int[] {1}, new int[][] {{row[6]}}, false).logits()[0];
+            assertRow(full, 6, seventh, 0, 29, "the position after the refused calls");
+        }
+
+        Map<String, INDArray> wrong = new LinkedHashMap<>(weights);
+        wrong.put("h0.attn.wq", org.nd4j.linalg.factory.Nd4j.zeros(8, 9));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Decoder.copyOf(config, wrong));
+        assertTrue(e.getMessage().contains("h0.attn.wq"), e.getMessage());
+        Map<String, INDArray> noReward = new LinkedHashMap<>(weights);
+        noReward.remove("reward.w");
+        noReward.remove("reward.b");
+        try (Decoder old = Decoder.copyOf(config, noReward)) {
+            assertEquals(0f, old.forward(old.cache(1), new int[] {0}, new int[][] {row}, false).rewards()[0],
+                    "a checkpoint from before the reward head scores 0");
+        }
+    }
+
+    private static void assertRow(float[] expected, int expectedRow, float[] actual, int actualRow, int v, String what) {
+        for (int i = 0; i < v; i++) {
+            float e = expected[expectedRow * v + i];
+            assertEquals(e, actual[actualRow * v + i], 1e-4f * Math.max(1, Math.abs(e)), what + ", logit " + i);
+        }
+    }
+}
