@@ -12,7 +12,7 @@ import java.util.concurrent.CompletableFuture;
  * weights are read once per step for everyone. A new completion joins between two steps (its whole
  * prompt is prefilled in the step it joins, beside the others' single tokens); one that ends leaves
  * at once and frees its slot. Each keeps its own sampling, stop rules and streaming: they live in
- * its {@link Generator.Run}, whose callbacks run on the batcher's thread.
+ * its {@link Sequence} (a {@link Generator.Run}), whose callbacks run on the batcher's thread.
  *
  * <p>One thread per batcher runs the steps. Submitting never blocks: beyond the slots, completions
  * wait in order (serving's admission keeps them within the slots anyway).
@@ -27,15 +27,30 @@ public final class Batcher implements AutoCloseable {
     private final java.util.function.IntConsumer onStep;
     private boolean closed;
 
+    /**
+     * What the batcher drives: after each step, one token drawn from the logits that follow the
+     * sequence so far ({@link Generator.Run} is the one serving uses).
+     */
+    public interface Sequence {
+        /**
+         * @param remaining positions left in the context for the token drawn now
+         * @return the completion once it has ended, else {@code null} ({@link #last} is appended next)
+         */
+        Generator.Completion next(float[] logits, int remaining);
+
+        /** The token drawn last. */
+        int last();
+    }
+
     /** A submitted completion: its result, and a way to stop it early. */
     public static final class Job {
         private final int[] prompt;
-        private final Generator.Run run;
+        private final Sequence run;
         private final CompletableFuture<Generator.Completion> result = new CompletableFuture<>();
         private volatile boolean cancelled;
         private boolean prefilled;
 
-        private Job(int[] prompt, Generator.Run run) {
+        private Job(int[] prompt, Sequence run) {
             this.prompt = prompt;
             this.run = run;
         }
@@ -71,7 +86,7 @@ public final class Batcher implements AutoCloseable {
     }
 
     /** Queues a completion of {@code prompt}, driven by {@code run}. */
-    public Job submit(int[] prompt, Generator.Run run) {
+    public Job submit(int[] prompt, Sequence run) {
         if (prompt.length == 0) {
             throw new IllegalArgumentException("empty prompt");
         }

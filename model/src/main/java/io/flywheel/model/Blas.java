@@ -2,6 +2,7 @@ package io.flywheel.model;
 
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.global.openblas_nolapack;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Single-precision matrix multiply through OpenBLAS (the build ND4J ships through JavaCPP), on
@@ -16,15 +17,21 @@ public final class Blas {
 
     private Blas() {}
 
-    /** Threads OpenBLAS may use for one multiply (its own pool, shared by the process). */
+    /**
+     * Threads OpenBLAS may use for one multiply (its own pool, shared by the process). ND4J is
+     * started first: starting it sets OpenBLAS's threads from {@code OMP_NUM_THREADS} (or the
+     * cores), which would silently undo a setting made before.
+     */
     public static void threads(int n) {
         if (n < 1) {
             throw new IllegalArgumentException("threads must be at least 1, found " + n);
         }
+        Nd4j.getBlasWrapper();
         openblas_nolapack.blas_set_num_threads(n);
     }
 
     public static int threads() {
+        Nd4j.getBlasWrapper();
         return openblas_nolapack.blas_get_num_threads();
     }
 

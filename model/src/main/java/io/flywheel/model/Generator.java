@@ -87,7 +87,7 @@ public final class Generator {
      * Whoever runs the model hands it the logits after each position; it draws the next token and
      * says whether the completion has ended. Not thread-safe.
      */
-    public final class Run {
+    public final class Run implements Batcher.Sequence {
         private final Sampling sampling;
         private final Sampling.Sampler sampler;
         private final Consumer<String> onText;
@@ -106,6 +106,7 @@ public final class Generator {
         }
 
         /** The last token drawn: the one to append to the sequence next. */
+        @Override
         public int last() {
             return out[count - 1];
         }
@@ -122,6 +123,7 @@ public final class Generator {
          * @return the completion when it has ended, else {@code null}: append {@link #last()} and
          *         call again with the logits that follow
          */
+        @Override
         public Completion next(float[] logits, int remaining) {
             int next = sampler.next(logits);
             if (onToken != null) {

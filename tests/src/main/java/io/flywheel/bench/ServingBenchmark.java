@@ -32,9 +32,6 @@ import java.util.Properties;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -73,7 +70,7 @@ public final class ServingBenchmark {
         GptConfig small = new GptConfig(tokenizer.vocabSize(), 256, 4, 4, 128, 4, 0.0, true);
         GptConfig large = new GptConfig(tokenizer.vocabSize(), 256, 8, 8, 512, 4, 0.0, true);
 
-        double bandwidth = copyBandwidth();
+        double bandwidth = io.flywheel.model.MemoryBandwidth.measure();
         System.out.printf(Locale.ROOT, "copy bandwidth (ND4J assign of 256 MB off-heap, best of 5): %.1f GB/s%n", bandwidth / 1e9);
 
         var options = new BrokerProcess.Options(dir.resolve("data"), "127.0.0.1", 29792, 29793, "512m", Duration.ofSeconds(90));
@@ -371,17 +368,4 @@ public final class ServingBenchmark {
      * the engine's weights live. (A heap {@code System.arraycopy} measured 4.3 GB/s under SerialGC
      * and 13.4 under G1 on the same machine: the JVM's heap layout, not the memory, differs.)
      */
-    private static double copyBandwidth() {
-        INDArray a = Nd4j.rand(DataType.FLOAT, 64 << 20);
-        INDArray b = Nd4j.create(DataType.FLOAT, 64 << 20);
-        long best = Long.MAX_VALUE;
-        for (int i = 0; i < 5; i++) {
-            long start = System.nanoTime();
-            b.assign(a);
-            best = Math.min(best, System.nanoTime() - start);
-        }
-        a.close();
-        b.close();
-        return 4.0 * (64 << 20) / (best / 1e9);
-    }
 }

@@ -7,19 +7,20 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 
-/** {@code flywheel bench train} through the real CLI: one JSON line whose numbers agree with each other. */
+/** {@code flywheel bench train} and {@code decode} through the real CLI: one JSON line whose numbers agree with each other. */
 class BenchCliTest {
 
     @Test
     void trainPrintsOneConsistentJsonLine() throws Exception {
-        Cli.Result r = Cli.run("bench", "train", "--layers", "1", "--heads", "2", "--width", "16", "--vocab", "64",
-                "--context", "16", "--batch", "2", "--steps", "3", "--warmup", "1", "--threads", "1");
+        // OMP_NUM_THREADS as ./flywheel sets it: --threads must win over it.
+        Cli.Result r = Cli.run(java.util.Map.of("OMP_NUM_THREADS", "1"), new byte[0], "bench", "train", "--layers", "1", "--heads", "2",
+                "--width", "16", "--vocab", "64", "--context", "16", "--batch", "2", "--steps", "3", "--warmup", "1", "--threads", "2");
         assertEquals(0, r.exit(), r.stderr());
         String[] lines = r.out().strip().split("\n");
         assertEquals(1, lines.length, r.out());
         JsonNode j = new ObjectMapper().readTree(lines[0]);
         assertEquals(16, j.get("width").asInt());
-        assertEquals(1, j.get("threads").asInt());
+        assertEquals(2, j.get("threads").asInt(), "the threads OpenBLAS ran with");
         double tokensPerSecond = j.get("tokens_per_s").asDouble();
         double stepMs = j.get("step_ms").asDouble();
         assertTrue(tokensPerSecond > 0 && stepMs > 0, lines[0]);
@@ -36,5 +37,33 @@ class BenchCliTest {
         Cli.Result zero = Cli.run("bench", "train", "--steps", "0");
         assertEquals(2, zero.exit(), zero.stderr());
         assertTrue(zero.stderr().contains("--steps"), zero.stderr());
+    }
+
+    @Test
+    void decodePrintsOneConsistentJsonLine() throws Exception {
+        Cli.Result r = Cli.run("bench", "decode", "--layers", "1", "--heads", "2", "--width", "16", "--vocab", "64",
+                "--context", "16", "--clients", "3", "--prompt", "4", "--tokens", "6", "--rounds", "1", "--threads", "1");
+        assertEquals(0, r.exit(), r.stderr());
+        String[] lines = r.out().strip().split("\n");
+        assertEquals(1, lines.length, r.out());
+        JsonNode j = new ObjectMapper().readTree(lines[0]);
+        assertEquals(3, j.get("clients").asInt());
+        double tokensPerSecond = j.get("tokens_per_s").asDouble();
+        double stepsPerSecond = j.get("steps_per_s").asDouble();
+        assertTrue(tokensPerSecond > 0, lines[0]);
+        assertEquals(3 * stepsPerSecond, tokensPerSecond, 1e-6 * tokensPerSecond, "every client gets a token per step");
+        double bound = j.get("bandwidth_gb_s").asDouble() * 1e9 / (j.get("weight_mb").asDouble() * 1e6);
+        assertEquals(bound, j.get("bound_tokens_per_s").asDouble(), 1e-6 * bound, "the bound is bandwidth over weight bytes");
+        assertEquals(stepsPerSecond / bound, j.get("of_bound").asDouble(), 1e-6);
+        assertEquals(4.0 * j.get("parameters").asLong() / 1e6, j.get("weight_mb").asDouble(), 1e-9);
+        double p50 = j.get("p50_ttft_ms").asDouble();
+        assertTrue(p50 > 0 && j.get("p99_ttft_ms").asDouble() >= p50, lines[0]);
+    }
+
+    @Test
+    void aDecodeThatDoesNotFitItsContextIsAUsageError() throws Exception {
+        Cli.Result r = Cli.run("bench", "decode", "--context", "16", "--prompt", "10", "--tokens", "8");
+        assertEquals(2, r.exit(), r.stderr());
+        assertTrue(r.stderr().contains("do not fit --context 16"), r.stderr());
     }
 }
