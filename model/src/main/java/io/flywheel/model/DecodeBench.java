@@ -48,7 +48,9 @@ public final class DecodeBench {
         double[] steps = new double[rounds];
         double[] p50 = new double[rounds];
         double[] p99 = new double[rounds];
-        try (Batcher batcher = new Batcher(Decoder.of(model), clients, "bench-decode")) {
+        // Serving's decoder: its own, tiled copy of the weights.
+        try (Decoder decoder = Decoder.copyOf(config, model.parameters());
+             Batcher batcher = new Batcher(decoder, clients, "bench-decode")) {
             for (int r = -1; r < rounds; r++) {       // round -1 warms up
                 List<Greedy> runs = new ArrayList<>();
                 List<Batcher.Job> jobs = new ArrayList<>();

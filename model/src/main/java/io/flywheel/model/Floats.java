@@ -17,7 +17,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * <p>{@link #close} frees the memory at once (views made of it must be gone by then); otherwise
  * the GC frees it. Offsets are ints: one block holds at most 2^31 - 1 floats (8 GiB).
  */
-public final class Floats {
+public final class Floats implements AutoCloseable {
 
     private final INDArray owner;
     private final FloatBuffer data;

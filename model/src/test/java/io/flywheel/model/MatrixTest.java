@@ -1,0 +1,47 @@
+package io.flywheel.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** The tiled layout multiplies as the row-major matrix it was packed from, whatever the shape. */
+class MatrixTest {
+
+    @Test
+    void tiledMultipliesAsRowMajorForAnyShapeAndRowCount() {
+        // Rows past one tile's 512 (so chunks accumulate), columns not a multiple of 32, a lone row (matrix-vector).
+        int[][] shapes = {{16, 64}, {1100, 45}, {512, 33}, {7, 1000}, {600, 31}};
+        SplittableRandom random = new SplittableRandom(5);
+        for (int[] shape : shapes) {
+            int rows = shape[0];
+            int cols = shape[1];
+            Floats w = Floats.zeros(3 + (long) rows * cols);          // at an offset, as in a decoder's block
+            for (int i = 0; i < w.size(); i++) {
+                w.set(i, (float) random.nextGaussian());
+            }
+            try (Floats original = Floats.zeros(w.size()); Floats scratch = Floats.zeros((long) rows * cols)) {
+                original.copy(w, 0, 0, w.size());
+                Matrix rowMajor = new Matrix.RowMajor(original, 3, rows, cols);
+                Matrix tiled = Matrix.Tiled.pack(w, 3, rows, cols, scratch);
+                assertEquals(original.get(0), w.get(0), "floats before the matrix are left alone");
+                for (int m : new int[] {1, 3, 40}) {
+                    try (Floats x = Floats.zeros((long) m * rows + 2); Floats a = Floats.zeros((long) m * cols + 1);
+                         Floats b = Floats.zeros((long) m * cols + 1)) {
+                        for (int i = 0; i < x.size(); i++) {
+                            x.set(i, (float) random.nextGaussian());
+                        }
+                        rowMajor.multiply(x, 2, m, a, 1);
+                        tiled.multiply(x, 2, m, b, 1);
+                        for (int i = 0; i < m * cols; i++) {
+                            float e = a.get(1 + i);
+                            assertEquals(e, b.get(1 + i), 1e-4f * Math.max(1, Math.abs(e)),
+                                    rows + "x" + cols + " times " + m + " rows, element " + i);
+                        }
+                    }
+                }
+            }
+            w.close();
+        }
+    }
+}
