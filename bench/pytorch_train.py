@@ -17,7 +17,6 @@ import json
 import math
 import os
 import statistics
-import sys
 import time
 
 # The thread count must reach OpenBLAS (its own pthreads pool) and OpenMP before torch loads them:
@@ -36,6 +35,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+from torch_peer import check_blas  # noqa: E402
 
 
 class Block(nn.Module):
@@ -83,28 +84,10 @@ class Gpt(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
 
 
-def sgemm_gflops(n=2048, repeats=5):
-    a = torch.rand(n, n)
-    b = torch.rand(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best / 1e9
-
-
 def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    peak = sgemm_gflops()
-    print(json.dumps({"torch": torch.__version__, "threads": args.threads, "sgemm_gflops": round(peak, 1),
-                      "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "unset")}), flush=True)
-    if peak < args.min_gflops:
-        print(f"torch's sgemm runs at {peak:.1f} GFLOP/s, below {args.min_gflops}: not comparing "
-              "(install libopenblas0-pthread, or lower --min-gflops for a slower machine)", file=sys.stderr)
-        sys.exit(2)
+    check_blas(args.threads, args.min_gflops)
     vocab, context, batch = 1024, 128, 8
     for layers, heads, width in [(4, 4, 128), (6, 8, 256), (8, 8, 512)]:
         model = Gpt(vocab, context, layers, heads, width)

@@ -11,7 +11,7 @@ import java.util.concurrent.TimeUnit;
  * measures token generation: random weights (speed does not depend on them), {@code clients}
  * completions submitted at once to the {@link Batcher} serving uses, each a random prompt then
  * {@code tokens} greedy tokens; a warm-up round, then the median of the measured rounds. Beside it
- * the bound that memory bandwidth sets: a step reads every weight once.
+ * the bound that memory bandwidth sets: a step reads every weight once (int8 ones a byte each).
  */
 public final class DecodeBench {
 
@@ -34,7 +34,8 @@ public final class DecodeBench {
         }
     }
 
-    public static Result run(GptConfig config, int clients, int prompt, int tokens, int rounds, long seed) throws Exception {
+    public static Result run(GptConfig config, Quantization quantization, int clients, int prompt, int tokens, int rounds, long seed)
+            throws Exception {
         if (clients < 1 || prompt < 1 || tokens < 1 || rounds < 1) {
             throw new IllegalArgumentException("need clients, prompt, tokens and rounds of at least 1");
         }
@@ -48,9 +49,11 @@ public final class DecodeBench {
         double[] steps = new double[rounds];
         double[] p50 = new double[rounds];
         double[] p99 = new double[rounds];
-        // Serving's decoder: its own, tiled copy of the weights.
-        try (Decoder decoder = Decoder.copyOf(config, model.parameters());
+        long weightBytes;
+        // Serving's decoder: its own copy of the weights, float32 tiles or int8.
+        try (Decoder decoder = Decoder.copyOf(config, model.parameters(), quantization);
              Batcher batcher = new Batcher(decoder, clients, "bench-decode")) {
+            weightBytes = decoder.weightBytes();
             for (int r = -1; r < rounds; r++) {       // round -1 warms up
                 List<Greedy> runs = new ArrayList<>();
                 List<Batcher.Job> jobs = new ArrayList<>();
@@ -75,7 +78,6 @@ public final class DecodeBench {
                 p99[r] = ttft[(int) Math.ceil(0.99 * ttft.length) - 1];
             }
         }
-        long weightBytes = 4L * config.parameterCount();
         double bandwidth = MemoryBandwidth.measure();
         return new Result(median(perSecond), median(steps), median(p50), median(p99), weightBytes, bandwidth, bandwidth / weightBytes);
     }

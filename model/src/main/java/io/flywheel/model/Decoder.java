@@ -45,8 +45,12 @@ public final class Decoder implements AutoCloseable {
     /** A block's six matrices: attention's query, key, value and output, the MLP's two. */
     private record BlockMatrices(Matrix q, Matrix k, Matrix v, Matrix o, Matrix fc, Matrix proj) {}
 
-    /** The matrices of {@code layout}: row-major where training keeps them, or {@link Matrix.Tiled} as {@link #tile} left them. */
-    private Decoder(GptConfig config, Layout layout, Floats weights, boolean ownsWeights, boolean tiled) {
+    /** Makes the matrix that the parameter {@code name} ([rows, cols], at {@code offset} of the block if it is there) stands for. */
+    private interface Matrices {
+        Matrix of(String name, int offset, int rows, int cols);
+    }
+
+    private Decoder(GptConfig config, Layout layout, Floats weights, boolean ownsWeights, Matrices matrix) {
         this.config = config;
         this.layout = layout;
         this.w = weights;
@@ -62,33 +66,18 @@ public final class Decoder implements AutoCloseable {
         this.matrices = new BlockMatrices[config.layers()];
         for (int l = 0; l < matrices.length; l++) {
             Layout.Block p = layout.blocks[l];
-            matrices[l] = new BlockMatrices(matrix(tiled, p.wq(), C, C), matrix(tiled, p.wk(), C, C), matrix(tiled, p.wv(), C, C),
-                    matrix(tiled, p.wo(), C, C), matrix(tiled, p.wfc(), C, F), matrix(tiled, p.wproj(), F, C));
+            String b = "h" + l + ".";
+            matrices[l] = new BlockMatrices(matrix.of(b + "attn.wq", p.wq(), C, C), matrix.of(b + "attn.wk", p.wk(), C, C),
+                    matrix.of(b + "attn.wv", p.wv(), C, C), matrix.of(b + "attn.wo", p.wo(), C, C),
+                    matrix.of(b + "mlp.wfc", p.wfc(), C, F), matrix.of(b + "mlp.wproj", p.wproj(), F, C));
         }
         // A tied head is the embedding, which the lookup reads by rows: it stays as it is.
-        this.head = layout.head < 0 ? new Matrix.TransposeOf(w, layout.wte, C, V) : matrix(tiled, layout.head, C, V);
+        this.head = config.tiedEmbeddings() ? new Matrix.TransposeOf(w, layout.wte, C, V) : matrix.of("head", layout.head, C, V);
     }
 
-    private Matrix matrix(boolean tiled, int offset, int rows, int cols) {
-        return tiled ? new Matrix.Tiled(w, offset, rows, cols) : new Matrix.RowMajor(w, offset, rows, cols);
-    }
-
-    /** Rearranges every matrix the decoder multiplies by (but a tied head) into tiles, in place. */
-    private static void tile(GptConfig config, Layout layout, Floats w) {
-        int C = config.width();
-        int F = config.mlpRatio() * C;
-        try (Floats scratch = Floats.zeros((long) Math.max(C * F, C * config.vocabSize()))) {
-            for (Layout.Block p : layout.blocks) {
-                for (int offset : new int[] {p.wq(), p.wk(), p.wv(), p.wo()}) {
-                    Matrix.Tiled.pack(w, offset, C, C, scratch);
-                }
-                Matrix.Tiled.pack(w, p.wfc(), C, F, scratch);
-                Matrix.Tiled.pack(w, p.wproj(), F, C, scratch);
-            }
-            if (layout.head >= 0) {
-                Matrix.Tiled.pack(w, layout.head, C, config.vocabSize(), scratch);
-            }
-        }
+    /** The parameters a decoder multiplies by (not the embeddings, norms, biases or reward head). */
+    static boolean isMatrix(String name) {
+        return name.equals("head") || name.matches("h\\d+\\.(attn\\.w[qkvo]|mlp\\.w(fc|proj))");
     }
 
     /**
@@ -96,43 +85,69 @@ public final class Decoder implements AutoCloseable {
      * multiplying by them as they lie.
      */
     public static Decoder of(Gpt model) {
-        return new Decoder(model.config(), model.layout(), model.weightBlock(), false, false);
+        Floats w = model.weightBlock();
+        return new Decoder(model.config(), model.layout(), w, false, (name, offset, rows, cols) -> new Matrix.RowMajor(w, offset, rows, cols));
+    }
+
+    /** A float32 copy: {@link #copyOf(GptConfig, Map, Quantization)} without quantization. */
+    public static Decoder copyOf(GptConfig config, Map<String, INDArray> weights) {
+        return copyOf(config, weights, Quantization.NONE);
     }
 
     /**
      * A decoder over its own copy of {@code weights} (a checkpoint's; named and shaped as
-     * {@link Gpt#shapes}), its matrices tiled for decoding a few rows at a time ({@link Matrix.Tiled}):
-     * what serving runs. A reward head missing from an older checkpoint is zeros. The arrays may be
-     * freed once this returns; {@link #close} frees the copy.
+     * {@link Gpt#shapes}): what serving runs. Its matrices are float32 tiles for decoding a few rows
+     * at a time ({@link Matrix.Tiled}), or int8 ({@link Int8Matrix}) kept outside the float block.
+     * A reward head missing from an older checkpoint is zeros; anything else missing or misshapen
+     * is refused before anything is allocated. The arrays may be freed once this returns;
+     * {@link #close} frees the copy.
      */
-    public static Decoder copyOf(GptConfig config, Map<String, INDArray> weights) {
-        Layout layout = new Layout(config);
+    public static Decoder copyOf(GptConfig config, Map<String, INDArray> weights, Quantization quantization) {
+        Map<String, long[]> shapes = Gpt.shapes(config);
+        shapes.forEach((name, shape) -> {
+            INDArray source = weights.get(name);
+            if (source == null && !name.startsWith(Gpt.REWARD_PREFIX)) {
+                throw new IllegalArgumentException("missing parameter " + name);
+            }
+            if (source != null && !Arrays.equals(source.shape(), shape)) {
+                throw new IllegalArgumentException("parameter " + name + " has shape " + Arrays.toString(source.shape())
+                        + ", the config needs " + Arrays.toString(shape));
+            }
+        });
+        quantization.checkAvailable();
+        boolean int8 = quantization == Quantization.INT8;
+        Layout layout = int8 ? new Layout(config, name -> !isMatrix(name)) : new Layout(config);
         Floats block = Floats.zeros(layout.size);
-        try {
+        try (Floats scratch = Floats.zeros((long) config.width() * Math.max(config.mlpRatio() * config.width(), config.vocabSize()))) {
             layout.offsets().forEach((name, offset) -> {
                 INDArray source = weights.get(name);
-                if (source == null && name.startsWith(Gpt.REWARD_PREFIX)) {
-                    return;
+                if (source != null) {
+                    block.view(offset, shapes.get(name)).assign(source.castTo(DataType.FLOAT));
                 }
-                if (source == null) {
-                    throw new IllegalArgumentException("missing parameter " + name);
-                }
-                if (!Arrays.equals(source.shape(), layout.shape(name))) {
-                    throw new IllegalArgumentException("parameter " + name + " has shape " + Arrays.toString(source.shape())
-                            + ", the config needs " + Arrays.toString(layout.shape(name)));
-                }
-                block.view(offset, layout.shape(name)).assign(source.castTo(DataType.FLOAT));
             });
-            tile(config, layout, block);
+            Matrices matrix = int8
+                    ? (name, offset, rows, cols) -> Int8Matrix.quantize(weights.get(name).castTo(DataType.FLOAT).dup('c').data().asFloat(), rows, cols)
+                    : (name, offset, rows, cols) -> Matrix.Tiled.pack(block, offset, rows, cols, scratch);
+            return new Decoder(config, layout, block, true, matrix);
         } catch (RuntimeException e) {
             block.close();
             throw e;
         }
-        return new Decoder(config, layout, block, true, true);
     }
 
     public GptConfig config() {
         return config;
+    }
+
+    /** Bytes of weights this decoder holds, all of which a decode step reads once. */
+    public long weightBytes() {
+        long bytes = 4L * w.size();
+        for (BlockMatrices m : matrices) {
+            for (Matrix x : new Matrix[] {m.q(), m.k(), m.v(), m.o(), m.fc(), m.proj()}) {
+                bytes += x instanceof Int8Matrix q ? q.bytes() : 0;
+            }
+        }
+        return bytes + (head instanceof Int8Matrix q ? q.bytes() : 0);
     }
 
     /** A key/value cache with room for {@code slots} sequences of up to the context length each. */

@@ -82,6 +82,11 @@ public final class Floats implements AutoCloseable {
         data.duplicate().position(from).get(out);
     }
 
+    /** Copies {@code n} floats of {@code in} from {@code from} to here at {@code to}. */
+    public void copyFrom(float[] in, int from, int to, int n) {
+        data.duplicate().position(to).put(in, from, n);
+    }
+
     /**
      * The memory of a row-major, contiguous float32 INDArray (a view of a {@code Floats}, or an
      * array of its own) as a buffer of exactly its elements, for fused loops over it.

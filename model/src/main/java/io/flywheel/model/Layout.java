@@ -21,7 +21,7 @@ final class Layout {
     final Block[] blocks;
     final int lnfGain;    // [C]
     final int lnfBias;    // [C]
-    /** [C, vocab], or -1 when the output projection is the token embedding. */
+    /** [C, vocab], or -1 when the output projection is the token embedding (or is not kept here). */
     final int head;
     final int rewardW;    // [C, 1]
     final int rewardB;    // [1]
@@ -32,10 +32,21 @@ final class Layout {
     private final Map<String, long[]> shapes;
 
     Layout(GptConfig config) {
+        this(config, name -> true);
+    }
+
+    /**
+     * A block of only the parameters {@code kept} names (a quantized decoder keeps its matrices
+     * elsewhere); the others' offsets are -1 and {@link #offsets} leaves them out.
+     */
+    Layout(GptConfig config, java.util.function.Predicate<String> kept) {
         Map<String, Integer> at = new LinkedHashMap<>();
         long next = 0;
         Map<String, long[]> s = Gpt.shapes(config);
         for (Map.Entry<String, long[]> e : s.entrySet()) {
+            if (!kept.test(e.getKey())) {
+                continue;
+            }
             at.put(e.getKey(), Math.toIntExact(next));
             long n = 1;
             for (long d : e.getValue()) {
@@ -44,8 +55,9 @@ final class Layout {
             next += n;
         }
         this.size = Math.toIntExact(next);
-        this.offsets = Collections.unmodifiableMap(at);
+        this.offsets = Collections.unmodifiableMap(new LinkedHashMap<>(at));
         this.shapes = s;
+        s.keySet().forEach(name -> at.putIfAbsent(name, -1));
         wte = at.get("wte");
         wpe = at.get("wpe");
         blocks = new Block[config.layers()];

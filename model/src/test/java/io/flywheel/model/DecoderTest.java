@@ -153,6 +153,34 @@ class DecoderTest {
         }
     }
 
+    @Test
+    void int8LogitsStayWithinOnePercentOfTheFloatLogitsRangeInAQuarterOfTheMatrixBytes() {
+        for (boolean tied : new boolean[] {true, false}) {
+            GptConfig config = new GptConfig(50, 16, 2, 2, 64, 4, 0.0, tied);
+            Gpt gpt = Gpt.initialize(config, 3);
+            int[] row = tokens(16, 50);
+            try (Decoder full = Decoder.copyOf(config, gpt.parameters());
+                 Decoder int8 = Decoder.copyOf(config, gpt.parameters(), Quantization.INT8)) {
+                float[] a = full.forward(full.cache(1), new int[] {0}, new int[][] {row}, true).logits()[0];
+                float[] b = int8.forward(int8.cache(1), new int[] {0}, new int[][] {row}, true).logits()[0];
+                float min = Float.MAX_VALUE;
+                float max = -Float.MAX_VALUE;
+                float worst = 0;
+                for (int i = 0; i < a.length; i++) {
+                    min = Math.min(min, a[i]);
+                    max = Math.max(max, a[i]);
+                    worst = Math.max(worst, Math.abs(a[i] - b[i]));
+                }
+                assertTrue(worst > 0, "int8 is not float32");
+                assertTrue(worst <= 0.01f * (max - min), "tied " + tied + ": the largest logit difference " + worst
+                        + " against a range of " + (max - min));
+                long matrixFloats = config.parameterCount() - (new Layout(config, name -> !Decoder.isMatrix(name))).size;
+                // A byte per matrix weight instead of four; scales and padded columns add a few percent here.
+                assertEquals(full.weightBytes() - 3 * matrixFloats, int8.weightBytes(), 0.08 * matrixFloats);
+            }
+        }
+    }
+
     private static void assertRow(float[] expected, int expectedRow, float[] actual, int actualRow, int v, String what) {
         for (int i = 0; i < v; i++) {
             float e = expected[expectedRow * v + i];

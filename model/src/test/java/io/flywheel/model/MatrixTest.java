@@ -5,7 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
-/** The tiled layout multiplies as the row-major matrix it was packed from, whatever the shape. */
+/**
+ * The tiled layout multiplies as the row-major matrix it was packed from, and the int8 one as its
+ * dequantized weights, whatever the shape.
+ */
 class MatrixTest {
 
     @Test
@@ -42,6 +45,55 @@ class MatrixTest {
                 }
             }
             w.close();
+        }
+    }
+
+    @Test
+    void int8RoundsEachWeightToWithinHalfItsColumnsScaleAndMultipliesAsTheWeightsItHolds() {
+        // Columns not a multiple of a panel, a zero column, row counts below, at and past the four-row kernel.
+        int[][] shapes = {{16, 64}, {1100, 45}, {7, 1000}, {300, 3}};
+        SplittableRandom random = new SplittableRandom(9);
+        for (int[] shape : shapes) {
+            int rows = shape[0];
+            int cols = shape[1];
+            float[] w = new float[rows * cols];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = i % cols == 1 ? 0f : (float) (random.nextGaussian() * (1 + i % 7));
+            }
+            Int8Matrix q = Int8Matrix.quantize(w, rows, cols);
+            for (int n = 0; n < cols; n++) {
+                float max = 0;
+                for (int k = 0; k < rows; k++) {
+                    max = Math.max(max, Math.abs(w[k * cols + n]));
+                }
+                float scale = max / 127;
+                for (int k = 0; k < rows; k++) {
+                    assertEquals(w[k * cols + n], q.weight(k, n), scale / 2 * 1.0001f + 1e-30f, "weight " + k + ", " + n);
+                }
+            }
+            for (int m : new int[] {1, 3, 4, 6, 40}) {
+                try (Floats x = Floats.zeros((long) m * rows + 2); Floats y = Floats.zeros((long) m * cols + 1)) {
+                    for (int i = 0; i < x.size(); i++) {
+                        x.set(i, (float) random.nextGaussian());
+                    }
+                    y.set(0, 42f);
+                    q.multiply(x, 2, m, y, 1);
+                    assertEquals(42f, y.get(0), "floats before the output are left alone");
+                    for (int r = 0; r < m; r++) {
+                        for (int n = 0; n < cols; n++) {
+                            double e = 0;
+                            double size = 0;
+                            for (int k = 0; k < rows; k++) {
+                                double t = (double) x.get(2 + r * rows + k) * q.weight(k, n);
+                                e += t;
+                                size += Math.abs(t);
+                            }
+                            assertEquals(e, y.get(1 + r * cols + n), 1e-5 * Math.max(1, size),
+                                    rows + "x" + cols + " times " + m + " rows, row " + r + ", column " + n);
+                        }
+                    }
+                }
+            }
         }
     }
 }

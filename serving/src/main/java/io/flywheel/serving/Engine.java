@@ -7,6 +7,7 @@ import io.flywheel.model.Generator;
 import io.flywheel.model.Gpt;
 import io.flywheel.model.GptConfig;
 import io.flywheel.model.Inference;
+import io.flywheel.model.Quantization;
 import io.flywheel.model.Sampling;
 import java.util.Arrays;
 import java.util.List;
@@ -35,28 +36,36 @@ public final class Engine {
     private final Inference inference;
     private final Batcher batcher;
     private final Tokenizer tokenizer;
+    private final long weightBytes;
     private int leases;
     private boolean retired;
     private boolean freed;
 
     /**
-     * Copies {@code weights} into the engine's layout (the arrays are freed here) and starts a
+     * Copies {@code weights} into the engine's layout, quantized as asked (the arrays are freed here), and starts a
      * batcher with room for {@code slots} generations at once;
      * {@code onStep} hears how many ran in each decode step.
      */
-    Engine(long version, String sha256, GptConfig config, Map<String, INDArray> weights, Tokenizer tokenizer, int slots, IntConsumer onStep) {
+    Engine(long version, String sha256, GptConfig config, Map<String, INDArray> weights, Quantization quantization,
+           Tokenizer tokenizer, int slots, IntConsumer onStep) {
         this.version = version;
         this.sha256 = sha256;
         this.config = config;
         Decoder decoder;
         try {
-            decoder = Decoder.copyOf(config, weights);
+            decoder = Decoder.copyOf(config, weights, quantization);
         } finally {
             weights.values().forEach(INDArray::close);
         }
+        this.weightBytes = decoder.weightBytes();
         this.inference = new Inference(decoder);
         this.batcher = new Batcher(decoder, slots, "decode-v" + version, onStep);
         this.tokenizer = tokenizer;
+    }
+
+    /** Bytes of weights the engine holds. */
+    long weightBytes() {
+        return weightBytes;
     }
 
     public long version() {

@@ -5,6 +5,7 @@ import io.flywheel.core.records.CheckpointEvent;
 import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.core.tokenizer.TokenizerFiles;
 import io.flywheel.model.ModelCheckpoint;
+import io.flywheel.model.Quantization;
 import io.flywheel.model.Sampling;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -41,6 +42,7 @@ public class ModelRegistry {
     private final ServingConfig config;
     private final ServingMetrics metrics;
     private final Tokenizer tokenizer;
+    private final Quantization quantization;
     private final AtomicReference<Engine> current = new AtomicReference<>();
     private final ExecutorService loader = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "model-loader");
@@ -53,6 +55,8 @@ public class ModelRegistry {
     ModelRegistry(ServingConfig config, ServingMetrics metrics) {
         this.config = config;
         this.metrics = metrics;
+        this.quantization = Quantization.of(config.quantize());
+        quantization.checkAvailable();
         try {
             this.tokenizer = TokenizerFiles.load(config.tokenizer());
         } catch (IOException e) {
@@ -209,7 +213,8 @@ public class ModelRegistry {
         }
         Engine engine;
         try {
-            engine = new Engine(version, weights.stored().sha256(), weights.config(), weights.weights(), tokenizer, config.maxRunning(), metrics::decodeStep);
+            engine = new Engine(version, weights.stored().sha256(), weights.config(), weights.weights(), quantization, tokenizer,
+                    config.maxRunning(), metrics::decodeStep);
         } catch (RuntimeException e) {
             refuse("load", version, e.toString());
             return false;
@@ -231,9 +236,9 @@ public class ModelRegistry {
         if (old != null) {
             old.retire();
         }
-        metrics.swapped(version, System.nanoTime() - started);
-        LOG.infof("serving model %s version %d (%s) after %.0f ms%s", config.modelName(), version,
-                engine.sha256().substring(0, 12), (System.nanoTime() - started) / 1e6,
+        metrics.swapped(version, System.nanoTime() - started, engine.weightBytes());
+        LOG.infof("serving model %s version %d (%s, %s weights, %.1f MB) after %.0f ms%s", config.modelName(), version,
+                engine.sha256().substring(0, 12), quantization, engine.weightBytes() / 1e6, (System.nanoTime() - started) / 1e6,
                 old == null ? "" : ", replacing version " + old.version());
         return true;
     }

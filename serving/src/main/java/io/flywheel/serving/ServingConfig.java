@@ -34,6 +34,15 @@ public interface ServingConfig {
     @WithDefault("16")
     int maxRunning();
 
+    /**
+     * How the served weights are held: {@code none} (float32, as trained) or {@code int8}
+     * (weight-only, a scale per output channel: a quarter of the matrix bytes and a faster decode,
+     * at a small cost in loss, docs/benchmarks.md). int8 needs the JVM option
+     * {@code --add-modules jdk.incubator.vector}; without it serving refuses to start, saying so.
+     */
+    @WithDefault("none")
+    String quantize();
+
     /** Requests that may wait for a free slot; beyond them a request is refused with 503. */
     @WithDefault("32")
     int maxWaiting();

@@ -30,6 +30,7 @@ public class ServingMetrics {
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicInteger waiting = new AtomicInteger();
     private final AtomicLong servedVersion = new AtomicLong();
+    private final AtomicLong weightBytes = new AtomicLong();
     /** When a token was last generated or a generation last ended: the watchdog's measure of progress. */
     private volatile long lastProgress = System.nanoTime();
 
@@ -65,6 +66,8 @@ public class ServingMetrics {
                 .description("Requests waiting for a free slot").register(registry);
         Gauge.builder("flywheel.serving.model.version", servedVersion, AtomicLong::get).strongReference(true)
                 .description("Checkpoint version being served (0: none yet)").register(registry);
+        Gauge.builder("flywheel.serving.model.weight.bytes", weightBytes, AtomicLong::get).strongReference(true)
+                .description("Bytes of weights the served engine holds (int8 with serving.quantize=int8)").register(registry);
         for (String reason : new String[] {"verify", "tokenizer", "load"}) {
             swapFailureCounter(reason);
         }
@@ -115,10 +118,11 @@ public class ServingMetrics {
         generationTokens.increment(generated);
     }
 
-    void swapped(long version, long nanos) {
+    void swapped(long version, long nanos, long bytes) {
         swaps.increment();
         swapDuration.record(Duration.ofNanos(nanos));
         servedVersion.set(version);
+        weightBytes.set(bytes);
     }
 
     void swapFailed(String reason) {

@@ -234,7 +234,8 @@ class CompletionsTest {
                 "flywheel_serving_time_per_output_token_seconds_bucket", "flywheel_serving_e2e_request_latency_seconds_bucket",
                 "flywheel_serving_prompt_tokens_total", "flywheel_serving_generation_tokens_total", "flywheel_serving_num_requests_running",
                 "flywheel_serving_num_requests_waiting", "flywheel_serving_model_version", "flywheel_serving_swaps_total",
-                "flywheel_serving_swap_failures_total{reason=\"verify\"}", "flywheel_serving_swap_duration_seconds")) {
+                "flywheel_serving_swap_failures_total{reason=\"verify\"}", "flywheel_serving_swap_duration_seconds",
+                "flywheel_serving_model_weight_bytes")) {
             assertTrue(metrics.contains(name), name + " in /q/metrics");
         }
     }

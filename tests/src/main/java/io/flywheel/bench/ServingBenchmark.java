@@ -79,7 +79,8 @@ public final class ServingBenchmark {
             Promoter promoter = new Promoter(store, tokenizer, producer);
             promoter.promote(large, 1);
             int port = 29700;
-            ProcessBuilder builder = new ProcessBuilder("java", "-Xmx1g", "-XX:+UseSerialGC",
+            // The serving app inherits this environment: FLYWHEEL_SERVING_QUANTIZE=int8 measures int8 weights.
+            ProcessBuilder builder = new ProcessBuilder("java", "-Xmx1g", "-XX:+UseSerialGC", "--add-modules", "jdk.incubator.vector",
                     "-Dorg.bytedeco.javacpp.maxbytes=1g", "-Dorg.bytedeco.javacpp.maxphysicalbytes=2500m", "-jar", jar.toString())
                     .redirectErrorStream(true).redirectOutput(dir.resolve("serving.log").toFile());
             builder.environment().put("OMP_NUM_THREADS", "1");
@@ -100,6 +101,7 @@ public final class ServingBenchmark {
                     return;
                 }
                 System.out.println();
+                System.out.println("weights: " + System.getenv().getOrDefault("FLYWHEEL_SERVING_QUANTIZE", "none") + " (serving.quantize)");
                 System.out.println("| model | parameters | weights | decode tokens/s (1 stream) | bandwidth bound | share of bound |");
                 System.out.println("|---|---|---|---|---|---|");
                 decode(http, base, large, bandwidth);
@@ -109,7 +111,7 @@ public final class ServingBenchmark {
 
                 System.out.println();
                 System.out.printf(Locale.ROOT, "load, model L4 d128, streamed completions of 32 tokens, %d s per level, "
-                        + "max-running 2 (the default):%n", seconds);
+                        + "max-running 16 (the default):%n", seconds);
                 System.out.println("| clients | requests/s | tokens/s | p50 latency | p99 latency | p50 TTFT | p99 TTFT | errors |");
                 System.out.println("|---|---|---|---|---|---|---|---|");
                 for (int clients : List.of(1, 4, 16)) {

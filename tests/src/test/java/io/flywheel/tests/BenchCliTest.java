@@ -55,13 +55,42 @@ class BenchCliTest {
         double bound = j.get("bandwidth_gb_s").asDouble() * 1e9 / (j.get("weight_mb").asDouble() * 1e6);
         assertEquals(bound, j.get("bound_tokens_per_s").asDouble(), 1e-6 * bound, "the bound is bandwidth over weight bytes");
         assertEquals(stepsPerSecond / bound, j.get("of_bound").asDouble(), 1e-6);
-        assertEquals(4.0 * j.get("parameters").asLong() / 1e6, j.get("weight_mb").asDouble(), 1e-9);
+        // Every parameter in float32, and the reward head's width + 1 beside them.
+        assertEquals(4.0 * (j.get("parameters").asLong() + 16 + 1) / 1e6, j.get("weight_mb").asDouble(), 1e-9);
         double p50 = j.get("p50_ttft_ms").asDouble();
         assertTrue(p50 > 0 && j.get("p99_ttft_ms").asDouble() >= p50, lines[0]);
     }
 
     @Test
-    void aDecodeThatDoesNotFitItsContextIsAUsageError() throws Exception {
+    void int8DecodeHoldsAboutAQuarterOfTheBytes() throws Exception {
+        String[] shape = {"--layers", "2", "--heads", "2", "--width", "64", "--vocab", "64", "--context", "16", "--prompt", "4",
+            "--tokens", "4", "--rounds", "1", "--threads", "1"};
+        JsonNode full = decode(shape, "none");
+        JsonNode int8 = decode(shape, "int8");
+        assertEquals("int8", int8.get("quantize").asText());
+        assertEquals("none", full.get("quantize").asText());
+        // Embeddings, norms and biases stay float32; the matrices are 2 layers x 12 x 64^2 weights.
+        double matrices = 2 * 12 * 64 * 64;
+        assertEquals(full.get("weight_mb").asDouble() - 3 * matrices / 1e6, int8.get("weight_mb").asDouble(), 0.08 * matrices / 1e6);
+    }
+
+    private static JsonNode decode(String[] shape, String quantize) throws Exception {
+        String[] args = new String[shape.length + 4];
+        args[0] = "bench";
+        args[1] = "decode";
+        System.arraycopy(shape, 0, args, 2, shape.length);
+        args[shape.length + 2] = "--quantize";
+        args[shape.length + 3] = quantize;
+        Cli.Result r = Cli.run(args);
+        assertEquals(0, r.exit(), r.stderr());
+        return new ObjectMapper().readTree(r.out().strip());
+    }
+
+    @Test
+    void aDecodeThatDoesNotFitItsContextOrAnUnknownQuantizationIsAUsageError() throws Exception {
+        Cli.Result int4 = Cli.run("bench", "decode", "--quantize", "int4");
+        assertEquals(2, int4.exit(), int4.stderr());
+        assertTrue(int4.stderr().contains("unknown quantization 'int4'"), int4.stderr());
         Cli.Result r = Cli.run("bench", "decode", "--context", "16", "--prompt", "10", "--tokens", "8");
         assertEquals(2, r.exit(), r.stderr());
         assertTrue(r.stderr().contains("do not fit --context 16"), r.stderr());

@@ -6,6 +6,7 @@ import io.flywheel.core.serde.Json;
 import io.flywheel.model.Blas;
 import io.flywheel.model.DecodeBench;
 import io.flywheel.model.GptConfig;
+import io.flywheel.model.Quantization;
 import io.flywheel.model.TrainingBench;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Callable;
@@ -113,6 +114,8 @@ public final class BenchCommand implements Runnable {
         int tokens;
         @Option(names = "--rounds", defaultValue = "3", description = "Measured rounds (default ${DEFAULT-VALUE}).")
         int rounds;
+        @Option(names = "--quantize", defaultValue = "none", description = "Weights as serving.quantize holds them: none or int8 (default ${DEFAULT-VALUE}).")
+        String quantize;
 
         @Override
         public Integer call() throws Exception {
@@ -123,9 +126,15 @@ public final class BenchCommand implements Runnable {
             if (prompt + tokens > context + 1) {
                 throw new UsageError("--prompt " + prompt + " and --tokens " + tokens + " do not fit --context " + context);
             }
+            Quantization quantization;
+            try {
+                quantization = Quantization.of(quantize);
+            } catch (IllegalArgumentException e) {
+                throw new UsageError("--quantize: " + e.getMessage(), e);
+            }
             Blas.threads(shape.threads());
-            DecodeBench.Result r = DecodeBench.run(config, clients, prompt, tokens, rounds, 1);
-            print(shape.json(config).put("clients", clients).put("prompt", prompt).put("tokens", tokens)
+            DecodeBench.Result r = DecodeBench.run(config, quantization, clients, prompt, tokens, rounds, 1);
+            print(shape.json(config).put("clients", clients).put("prompt", prompt).put("tokens", tokens).put("quantize", quantization.toString())
                     .put("tokens_per_s", r.tokensPerSecond()).put("steps_per_s", r.stepsPerSecond())
                     .put("bound_tokens_per_s", r.boundStepsPerSecond()).put("of_bound", r.ofBound())
                     .put("bandwidth_gb_s", r.bandwidth() / 1e9).put("weight_mb", r.weightBytes() / 1e6)

@@ -101,8 +101,9 @@ public final class LocalLoop {
                         "--checkpoint-dir", data.resolve("checkpoints").toString(), "--metrics-port", Integer.toString(ports.trainerMetrics()),
                         "--set", "checkpoint.every-seconds=" + options.checkpointSeconds()),
                 Map.of("OMP_NUM_THREADS", "1"), logs);
-        start("serving", List.of("-Xmx1g", "-XX:+UseSerialGC", "-Dorg.bytedeco.javacpp.maxbytes=1g",
-                        "-Dorg.bytedeco.javacpp.maxphysicalbytes=2g"),
+        // The Vector API module: FLYWHEEL_SERVING_QUANTIZE=int8 (inherited by the child) runs on it.
+        start("serving", List.of("-Xmx1g", "-XX:+UseSerialGC", "--add-modules", "jdk.incubator.vector",
+                        "-Dorg.bytedeco.javacpp.maxbytes=1g", "-Dorg.bytedeco.javacpp.maxphysicalbytes=2g"),
                 List.of("-jar", servingJar().toString()),
                 Map.of("OMP_NUM_THREADS", "1", "FLYWHEEL_KAFKA_BOOTSTRAP", bootstrap, "FLYWHEEL_SERVING_TOKENIZER", tokenizer,
                         "FLYWHEEL_SERVING_PORT", Integer.toString(ports.api())),
