@@ -26,8 +26,8 @@ public record GptConfig(int vocabSize, int contextLength, int layers, int heads,
     /**
      * ND4J's layer norm adds no epsilon to the variance (measured: its output stays exactly ±1
      * for rows of ±1e-8), so the checkpoints trained with it get one too small to change any
-     * variance that float32 can tell from zero, yet enough to keep a constant row finite. Serving
-     * still runs ND4J's op; new models keep this until it runs the engine's, then take PyTorch's 1e-5.
+     * variance that float32 can tell from zero, yet enough to keep a constant row finite. Serving now
+     * runs the engine's layer norm too, so new models may take PyTorch's 1e-5; that switch is not made yet.
      */
     public static final double DEFAULT_LAYER_NORM_EPSILON = 1e-12;
 
