@@ -17,10 +17,11 @@ Usage: /usr/bin/python3 bench/pytorch_decode.py --threads 1 [--clients 1,16] [--
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
+
+from torch_peer import limit_threads
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--threads", type=int, default=1)
@@ -30,10 +31,7 @@ parser.add_argument("--tokens", type=int, default=128)
 parser.add_argument("--rounds", type=int, default=3)
 parser.add_argument("--min-gflops", type=float, default=100)
 args = parser.parse_args()
-# As in pytorch_train.py: the thread count must reach OpenBLAS and OpenMP before torch loads them.
-os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
-os.environ["OMP_NUM_THREADS"] = str(args.threads)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+limit_threads(args.threads)
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402

@@ -15,22 +15,17 @@ Usage: /usr/bin/python3 bench/pytorch_train.py (Debian's python, where python3-t
 import argparse
 import json
 import math
-import os
 import statistics
 import time
 
-# The thread count must reach OpenBLAS (its own pthreads pool) and OpenMP before torch loads them:
-# torch.set_num_threads alone leaves OpenBLAS on every core, and the two pools then fight.
+from torch_peer import limit_threads
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--steps", type=int, default=12)
 parser.add_argument("--min-gflops", type=float, default=100)
 args = parser.parse_args()
-os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
-os.environ["OMP_NUM_THREADS"] = str(args.threads)
-# OpenMP's idle threads spin by default and take the cores OpenBLAS needs: at 2 threads on 2 cores
-# that made torch 2-3x slower than at 1 (measured); passive waiting is what a tuned setup uses.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+limit_threads(args.threads)
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
