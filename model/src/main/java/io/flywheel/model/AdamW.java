@@ -1,6 +1,9 @@
 package io.flywheel.model;
 
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -80,6 +83,7 @@ public final class AdamW {
         double b2 = config.beta2();
         double firstCorrection = 1 - Math.pow(b1, step);
         double secondCorrection = 1 - Math.pow(b2, step);
+        List<Tensor> tensors = new ArrayList<>();
         for (Map.Entry<String, INDArray> e : parameters.entrySet()) {
             String name = e.getKey();
             INDArray p = e.getValue();
@@ -91,36 +95,100 @@ public final class AdamW {
             INDArray v = secondMoments.computeIfAbsent(name, n -> Nd4j.zerosLike(p));
             double rate = lr * learningRateScale.applyAsDouble(name);
             double decay = p.rank() >= 2 ? config.weightDecay() : 0;
-            update(Floats.of(p), Floats.of(g), Floats.of(m), Floats.of(v), (float) clipScale, (float) b1, (float) b2,
-                    (float) (1 - rate * decay), (float) (rate / firstCorrection), (float) (1 / secondCorrection), (float) config.epsilon());
+            tensors.add(new Tensor(Floats.of(p), Floats.of(g), Floats.of(m), Floats.of(v),
+                    (float) (1 - rate * decay), (float) (rate / firstCorrection)));
         }
+        // Element by element, so the threads (as many as OpenBLAS has, as the model's workers)
+        // each take a slice of every tensor.
+        int k = Math.max(1, Blas.threads());
+        float clip = (float) clipScale;
+        float vCorrection = (float) (1 / secondCorrection);
+        float epsilon = (float) config.epsilon();
+        Parallel.run(k, i -> {
+            for (Tensor t : tensors) {
+                int n = t.p().limit();
+                update(t, (int) ((long) i * n / k), (int) ((long) (i + 1) * n / k), clip, (float) b1, (float) b2, vCorrection, epsilon);
+            }
+        });
         return new Update(lr, norm, clipped);
     }
 
+    /** A parameter with its gradient and moments, and its step's {@code keep = 1 - lr·wd} and {@code stepSize = lr / (1-β1^t)}. */
+    private record Tensor(FloatBuffer p, FloatBuffer g, FloatBuffer m, FloatBuffer v, float keep, float stepSize) {}
+
     /**
-     * One fused pass over a tensor: clip, both moments, decay and the step, reading each element of
-     * the four tensors once ({@code keep = 1 - lr·wd}, {@code stepSize = lr / (1-β1^t)},
-     * {@code vCorrection = 1 / (1-β2^t)}). The clipped gradient is written back, as before.
+     * One fused pass over elements {@code from .. to} of a tensor: clip, both moments, decay and the
+     * step, reading each element of the four tensors once ({@code vCorrection = 1 / (1-β2^t)}). The
+     * clipped gradient is written back, as before. In chunks copied to arrays, where the JIT
+     * vectorizes the loop (a direct buffer's element accesses it does not).
      */
-    private static void update(java.nio.FloatBuffer p, java.nio.FloatBuffer g, java.nio.FloatBuffer m, java.nio.FloatBuffer v,
-                               float clip, float b1, float b2, float keep, float stepSize, float vCorrection, float epsilon) {
-        int n = p.limit();
-        for (int i = 0; i < n; i++) {
-            float grad = g.get(i) * clip;
-            float mi = b1 * m.get(i) + (1 - b1) * grad;
-            float vi = b2 * v.get(i) + (1 - b2) * grad * grad;
-            g.put(i, grad);
-            m.put(i, mi);
-            v.put(i, vi);
-            p.put(i, keep * p.get(i) - stepSize * mi / ((float) Math.sqrt(vi * vCorrection) + epsilon));
+    private static void update(Tensor t, int from, int to, float clip, float b1, float b2, float vCorrection, float epsilon) {
+        int chunk = Math.min(to - from, 1024);
+        float[] pc = new float[chunk];
+        float[] gc = new float[chunk];
+        float[] mc = new float[chunk];
+        float[] vc = new float[chunk];
+        float keep = t.keep();
+        float stepSize = t.stepSize();
+        for (int o = from; o < to; o += chunk) {
+            int k = Math.min(chunk, to - o);
+            t.p().get(o, pc, 0, k);
+            t.g().get(o, gc, 0, k);
+            t.m().get(o, mc, 0, k);
+            t.v().get(o, vc, 0, k);
+            for (int i = 0; i < k; i++) {
+                float grad = gc[i] * clip;
+                float mi = b1 * mc[i] + (1 - b1) * grad;
+                float vi = b2 * vc[i] + (1 - b2) * grad * grad;
+                gc[i] = grad;
+                mc[i] = mi;
+                vc[i] = vi;
+                pc[i] = keep * pc[i] - stepSize * mi / ((float) Math.sqrt(vi * vCorrection) + epsilon);
+            }
+            t.p().put(o, pc, 0, k);
+            t.g().put(o, gc, 0, k);
+            t.m().put(o, mc, 0, k);
+            t.v().put(o, vc, 0, k);
         }
     }
 
+    /**
+     * {@code √(Σ g²)} over every gradient, in Java on the same threads as the update (an ND4J
+     * reduction per tensor leaves OpenMP's threads spinning on the cores the next step needs).
+     */
     static double globalNorm(Map<String, INDArray> gradients) {
-        double sum = 0;
+        List<FloatBuffer> tensors = new ArrayList<>();
         for (INDArray g : gradients.values()) {
-            double n = g.norm2Number().doubleValue();
-            sum += n * n;
+            tensors.add(Floats.of(g));
+        }
+        int k = Math.max(1, Blas.threads());
+        double[] sums = new double[k];
+        Parallel.run(k, i -> {
+            float[] chunk = new float[1024];
+            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (FloatBuffer g : tensors) {
+                int n = g.limit();
+                int to = (int) ((long) (i + 1) * n / k);
+                for (int o = (int) ((long) i * n / k); o < to; o += chunk.length) {
+                    int len = Math.min(chunk.length, to - o);
+                    g.get(o, chunk, 0, len);
+                    int j = 0;
+                    for (; j + 3 < len; j += 4) {
+                        s0 += chunk[j] * chunk[j];
+                        s1 += chunk[j + 1] * chunk[j + 1];
+                        s2 += chunk[j + 2] * chunk[j + 2];
+                        s3 += chunk[j + 3] * chunk[j + 3];
+                    }
+                    for (; j < len; j++) {
+                        s0 += chunk[j] * chunk[j];
+                    }
+                }
+            }
+            sums[i] = (s0 + s1) + (s2 + s3);
+        });
+        double sum = 0;
+        for (double s : sums) {
+            sum += s;
         }
         return Math.sqrt(sum);
     }

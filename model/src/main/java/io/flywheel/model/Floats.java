@@ -56,8 +56,10 @@ public final class Floats implements AutoCloseable {
     }
 
     public void fill(int from, int to, float v) {
-        for (int i = from; i < to; i++) {
-            data.put(i, v);
+        float[] chunk = new float[Math.min(1024, Math.max(0, to - from))];
+        java.util.Arrays.fill(chunk, v);
+        for (int i = from; i < to; i += chunk.length) {
+            data.put(i, chunk, 0, Math.min(chunk.length, to - i));
         }
     }
 
@@ -69,7 +71,7 @@ public final class Floats implements AutoCloseable {
     }
 
     public void zero() {
-        owner.assign(0);
+        fill(0, size, 0f);     // a Java loop, not an ND4J op: the engine's workers call it at once
     }
 
     /** Copies {@code n} floats from {@code src} at {@code from} to here at {@code to}. */
@@ -84,7 +86,21 @@ public final class Floats implements AutoCloseable {
 
     /** Copies {@code n} floats of {@code in} from {@code from} to here at {@code to}. */
     public void copyFrom(float[] in, int from, int to, int n) {
-        data.duplicate().position(to).put(in, from, n);
+        data.put(to, in, from, n);
+    }
+
+    /**
+     * {@code out[outOff ..] = this[from .. from + n)}: the fused loops work on rows and chunks copied
+     * to arrays, where the JIT vectorizes them (element by element, a direct buffer's accesses are
+     * not).
+     */
+    void read(int from, float[] out, int outOff, int n) {
+        data.get(from, out, outOff, n);
+    }
+
+    /** {@code this[to .. to + n) = in[inOff ..]}. */
+    void write(int to, float[] in, int inOff, int n) {
+        data.put(to, in, inOff, n);
     }
 
     /**

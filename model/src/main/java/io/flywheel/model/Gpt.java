@@ -34,6 +34,13 @@ import org.nd4j.linalg.factory.Nd4j;
  * gradients, and hands out the weights and gradients as named views ({@link #parameters()}), which
  * checkpoints, the optimizer and {@link Inference} use: an optimizer that updates them in place
  * updates the model.
+ *
+ * <p>Threads: a step splits its rows among as many workers as OpenBLAS has threads
+ * ({@link Blas#threads()} when the model is made), as data-parallel training splits a batch among
+ * devices: each worker runs forward and backward over its rows with a one-threaded BLAS and its own
+ * gradient block, and the blocks are summed. Every loop runs on every thread that way, not only the
+ * multiplies; OpenBLAS splitting each small per-head multiply across threads was slower than one
+ * thread (docs/benchmarks.md). Not thread-safe itself: one step at a time.
  */
 public final class Gpt {
 
@@ -46,7 +53,12 @@ public final class Gpt {
     private final Floats gradients;
     private final Map<String, INDArray> parameters;
     private final Map<String, INDArray> gradientViews;
-    private final Transformer transformer;
+    private final long seed;
+    /** Worker i runs rows {@code split[i] .. split[i+1]} of the last forward; worker 0 is the caller. */
+    private Transformer[] workers;
+    /** Each worker's gradients: worker 0 writes into {@link #gradients}, the others into their own. */
+    private Floats[] workerGradients;
+    private int[] split = {0, 0};
 
     private Gpt(GptConfig config, Map<String, INDArray> initial, long seed) {
         this.config = config;
@@ -72,7 +84,18 @@ public final class Gpt {
         if (!parameters.keySet().containsAll(initial.keySet())) {
             throw new IllegalArgumentException("unexpected parameters: " + initial.keySet());
         }
-        this.transformer = new Transformer(config, layout, weights, seed);
+        this.seed = seed;
+        useThreads(Math.max(1, Blas.threads()));
+    }
+
+    /** Splits later steps' rows among {@code threads} workers (tests compare splits; the default is OpenBLAS's threads). */
+    void useThreads(int threads) {
+        workers = new Transformer[threads];
+        workerGradients = new Floats[threads];
+        for (int i = 0; i < threads; i++) {
+            workers[i] = new Transformer(config, layout, weights, seed + i);   // dropout: each worker its own masks
+        }
+        workerGradients[0] = gradients;
     }
 
     /** A new model with GPT-2's initialisation, reproducible from {@code seed}. */
@@ -103,7 +126,9 @@ public final class Gpt {
 
     /** Tests: later steps reuse the dropout masks of the last one, so that finite differences apply. */
     void freezeDropoutMasks() {
-        transformer.freezeDropoutMasks();
+        for (Transformer t : workers) {
+            t.freezeDropoutMasks();
+        }
     }
 
     /** Every parameter's name and shape, in a fixed order (the checkpoint's order). */
@@ -158,8 +183,8 @@ public final class Gpt {
         for (int b = 0; b < rows.length; b++) {
             System.arraycopy(rows[b], 0, flat, b * T, T);
         }
-        transformer.forward(flat, rows.length);
-        return transformer.logits();
+        workers[0].forward(flat, rows.length);
+        return workers[0].logits();
     }
 
     /** The live weights, by name, in checkpoint order; updating them in place changes the model. */
@@ -201,13 +226,14 @@ public final class Gpt {
         }
         checkIds(in);
         checkIds(out);
-        transformer.forward(in, batch);
-        float[] picked = transformer.targetLogProbs(out);
-        float[] coefficient = new float[picked.length];
-        double loss = languageLoss(picked, weight, counted, coefficient);
-        gradients.zero();
-        transformer.backward(picked, coefficient, out, null, null, gradients);
-        return new Gradients(loss, counted, withoutRewardHead());
+        long countedTargets = counted;
+        return oneThreadedBlas(batch, () -> {
+            float[] picked = forward(in, out, batch);
+            float[] coefficient = new float[picked.length];
+            double loss = languageLoss(picked, weight, countedTargets, coefficient);
+            backward(picked, coefficient, out, null, null);
+            return new Gradients(loss, countedTargets, withoutRewardHead());
+        });
     }
 
     /**
@@ -259,6 +285,12 @@ public final class Gpt {
      */
     public PreferenceGradients preferenceGradients(List<Sequence> chosen, List<Sequence> rejected, float[] referenceMargins,
                                                    List<Sequence> supervised, double rewardWeight, double dpoWeight, double beta) {
+        int rows = chosen.size() + rejected.size() + supervised.size();
+        return oneThreadedBlas(rows, () -> preferenceStep(chosen, rejected, referenceMargins, supervised, rewardWeight, dpoWeight, beta));
+    }
+
+    private PreferenceGradients preferenceStep(List<Sequence> chosen, List<Sequence> rejected, float[] referenceMargins,
+                                               List<Sequence> supervised, double rewardWeight, double dpoWeight, double beta) {
         int pairs = chosen.size();
         if (rejected.size() != pairs || referenceMargins.length != pairs) {
             throw new IllegalArgumentException("chosen, rejected and reference margins differ in length");
@@ -297,8 +329,7 @@ public final class Gpt {
             last[b] = tokens.length - 1;
         }
         checkIds(inputs);
-        transformer.forward(inputs, batch);
-        float[] picked = transformer.targetLogProbs(targets);
+        float[] picked = forward(inputs, targets, batch);
 
         // Next-token loss on the supervised answers.
         float[] coefficient = new float[picked.length];
@@ -314,7 +345,7 @@ public final class Gpt {
         for (int p = 0; p < pairs; p++) {
             int c = p;
             int r = pairs + p;
-            rewardMargins[p] = transformer.reward(c, last[c]) - transformer.reward(r, last[r]);
+            rewardMargins[p] = reward(c, last[c]) - reward(r, last[r]);
             rewardLoss += rw * Kernels.softplus(-rewardMargins[p]);
             float dMargin = (float) (-rw * sigmoid(-rewardMargins[p]));      // d/dm softplus(-m) = -σ(-m)
             rewardGrad[c] += dMargin;
@@ -330,11 +361,91 @@ public final class Gpt {
             }
         }
         boolean rewardHead = pairs > 0 && rewardWeight != 0;
-        gradients.zero();
-        transformer.backward(picked, coefficient, targets, rewardHead ? rewardGrad : null, last, gradients);
+        backward(picked, coefficient, targets, rewardHead ? rewardGrad : null, last);
         Map<String, INDArray> grads = rewardHead ? gradientViews : withoutRewardHead();
         return new PreferenceGradients(languageLoss + rewardLoss + dpoLoss, languageLoss, rewardLoss, dpoLoss,
                 rewardMargins, policyMargins, grads);
+    }
+
+    // --- the rows split among the workers -----------------------------------------------------
+
+    /** Runs the forward of {@code batch} rows, split among the workers; each position's target log-probability. */
+    private float[] forward(int[] inputs, int[] targets, int batch) {
+        int T = config.contextLength();
+        int k = Math.min(workers.length, batch);
+        split = new int[k + 1];
+        for (int i = 0; i <= k; i++) {
+            split[i] = (int) ((long) i * batch / k);
+        }
+        float[] picked = new float[batch * T];
+        onWorkers(k, i -> {
+            int from = split[i] * T;
+            int to = split[i + 1] * T;
+            workers[i].forward(Arrays.copyOfRange(inputs, from, to), split[i + 1] - split[i]);
+            float[] mine = workers[i].targetLogProbs(Arrays.copyOfRange(targets, from, to));
+            System.arraycopy(mine, 0, picked, from, mine.length);
+        });
+        return picked;
+    }
+
+    /** The reward head at {@code position} of the last forward's {@code row}. */
+    private float reward(int row, int position) {
+        int i = 0;
+        while (row >= split[i + 1]) {
+            i++;
+        }
+        return workers[i].reward(row - split[i], position);
+    }
+
+    /** Each worker's backward over its rows into its gradient block, then the blocks summed into {@link #gradients}. */
+    private void backward(float[] picked, float[] coefficient, int[] targets, float[] rewardGrad, int[] last) {
+        int T = config.contextLength();
+        int k = split.length - 1;
+        for (int i = 1; i < k; i++) {
+            if (workerGradients[i] == null) {
+                workerGradients[i] = Floats.zeros(layout.size);
+            }
+        }
+        onWorkers(k, i -> {
+            int from = split[i];
+            int to = split[i + 1];
+            Floats dw = workerGradients[i];
+            dw.zero();
+            workers[i].backward(Arrays.copyOfRange(picked, from * T, to * T), Arrays.copyOfRange(coefficient, from * T, to * T),
+                    Arrays.copyOfRange(targets, from * T, to * T), rewardGrad == null ? null : Arrays.copyOfRange(rewardGrad, from, to),
+                    last == null ? null : Arrays.copyOfRange(last, from, to), dw);
+        });
+        // Each worker sums one slice of the blocks.
+        onWorkers(k, i -> {
+            int lo = (int) ((long) i * layout.size / k);
+            int hi = (int) ((long) (i + 1) * layout.size / k);
+            for (int j = 1; j < k; j++) {
+                Kernels.accumulate(gradients, lo, workerGradients[j], lo, hi - lo);
+            }
+        });
+    }
+
+    /** Runs {@code task} for workers {@code 0 .. k-1} at once (inside {@link #oneThreadedBlas}). */
+    private static void onWorkers(int k, java.util.function.IntConsumer task) {
+        Parallel.run(k, task);
+    }
+
+    /**
+     * Runs a step with OpenBLAS held to one thread, when the step has several workers: each
+     * worker's multiplies then run on its own thread. Once per step, not per phase: changing
+     * OpenBLAS's thread count costs about a millisecond (measured).
+     */
+    private <R> R oneThreadedBlas(int rows, java.util.function.Supplier<R> step) {
+        if (Math.min(workers.length, rows) == 1) {
+            return step.get();
+        }
+        int blasThreads = Blas.threads();
+        Blas.threads(1);
+        try {
+            return step.get();
+        } finally {
+            Blas.threads(blasThreads);
+        }
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.flywheel.model;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -14,6 +15,49 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 class PreferenceTest {
 
     private static final GptConfig SMALL = new GptConfig(12, 10, 2, 2, 16, 2, 0.0, true);
+
+    @Test
+    void rowsSplitAmongThreadsGiveTheGradientsOfOneThread() {
+        // 5 rows among 1, 2 and 3 workers (uneven shares; the pairs' rows fall to different workers).
+        Gpt one = Gpt.initialize(SMALL, 5);
+        one.parameters().get("reward.w").muli(20);
+        Random random = new Random(9);
+        List<Gpt.Sequence> chosen = List.of(sequence(random, 3, 4), sequence(random, 5, 2));
+        List<Gpt.Sequence> rejected = List.of(sequence(random, 3, 3), sequence(random, 5, 4));
+        List<Gpt.Sequence> supervised = List.of(sequence(random, 2, 5));
+        float[] reference = {0.3f, -0.2f};
+        one.useThreads(1);
+        Gpt.PreferenceGradients expected = one.preferenceGradients(chosen, rejected, reference, supervised, 1.0, 0.5, 0.7);
+        java.util.Map<String, INDArray> expectedGrads = new java.util.HashMap<>();
+        expected.byParameter().forEach((name, grad) -> expectedGrads.put(name, grad.dup()));
+        int[][] inputs = new int[5][SMALL.contextLength()];
+        int[][] targets = new int[5][SMALL.contextLength()];
+        for (int b = 0; b < 5; b++) {
+            for (int t = 0; t < SMALL.contextLength(); t++) {
+                inputs[b][t] = random.nextInt(SMALL.vocabSize());
+                targets[b][t] = random.nextInt(SMALL.vocabSize());
+            }
+        }
+        Gpt.Gradients lm = one.gradients(inputs, targets, null);
+        java.util.Map<String, INDArray> lmGrads = new java.util.HashMap<>();
+        lm.byParameter().forEach((name, grad) -> lmGrads.put(name, grad.dup()));
+
+        for (int threads : new int[] {2, 3}) {
+            Gpt split = Gpt.withWeights(SMALL, one.parameters());
+            split.useThreads(threads);
+            Gpt.PreferenceGradients g = split.preferenceGradients(chosen, rejected, reference, supervised, 1.0, 0.5, 0.7);
+            assertEquals(expected.loss(), g.loss(), 1e-5, threads + " threads");
+            assertArrayEquals(expected.rewardMargins(), g.rewardMargins(), 1e-5f);
+            assertArrayEquals(expected.policyMargins(), g.policyMargins(), 1e-5f);
+            assertEquals(expectedGrads.keySet(), g.byParameter().keySet());
+            expectedGrads.forEach((name, grad) -> assertArrayEquals(flat(grad), flat(g.byParameter().get(name)),
+                    1e-5f, threads + " threads, " + name));
+            Gpt.Gradients l = split.gradients(inputs, targets, null);
+            assertEquals(lm.loss(), l.loss(), 1e-5);
+            lmGrads.forEach((name, grad) -> assertArrayEquals(flat(grad), flat(l.byParameter().get(name)),
+                    1e-5f, threads + " threads, language model, " + name));
+        }
+    }
 
     @Test
     void preferenceLossesAndGradientsMatchFiniteDifferences() {
@@ -142,6 +186,10 @@ class PreferenceTest {
         java.util.Map<String, INDArray> copy = new java.util.LinkedHashMap<>();
         gpt.parameters().forEach((k, v) -> copy.put(k, v.dup()));
         return copy;
+    }
+
+    private static float[] flat(INDArray a) {
+        return a.dup().reshape(a.length()).toFloatVector();
     }
 
     private static Gpt.Sequence sequence(Random random, int prompt, int answer) {

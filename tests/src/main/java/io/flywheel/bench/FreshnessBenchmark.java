@@ -241,7 +241,7 @@ public final class FreshnessBenchmark {
     private static Process startServing(int port, String bootstrap, Path tokenizer, Path log) throws java.io.IOException {
         Path jar = Path.of("..", "serving", "target", "quarkus-app", "quarkus-run.jar").toAbsolutePath().normalize();
         ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
-                "-XX:+UseSerialGC", "-Dorg.bytedeco.javacpp.maxbytes=1g", "-Dorg.bytedeco.javacpp.maxphysicalbytes=2g", "-jar", jar.toString())
+                "-XX:+UseSerialGC", "--add-modules", "jdk.incubator.vector", "-Dorg.bytedeco.javacpp.maxbytes=1g", "-Dorg.bytedeco.javacpp.maxphysicalbytes=2g", "-jar", jar.toString())
                 .redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().putAll(Map.of("OMP_NUM_THREADS", "1", "FLYWHEEL_KAFKA_BOOTSTRAP", bootstrap,
                 "FLYWHEEL_SERVING_TOKENIZER", tokenizer.toString(), "FLYWHEEL_SERVING_PORT", Integer.toString(port)));

@@ -86,7 +86,23 @@ public final class TrainerBenchmark {
             int steps = c.width() >= 512 ? 6 : 12;
             double[] seconds = new double[steps];
             double[] updateSeconds = new double[steps];
-            for (int s = -3; s < steps; s++) {     // three warm-up steps
+            // Warm-up: three steps and at least 5 s, as the JIT compiles the fused loops in the
+            // first seconds (on two threads, the compiler threads then take cores from the step).
+            long warmUp = System.nanoTime();
+            int warm = 0;
+            while (warm < 3 || System.nanoTime() - warmUp < 5_000_000_000L) {
+                warm++;
+                int[][] inputs = new int[batch][context];
+                int[][] targets = new int[batch][context];
+                for (int b = 0; b < batch; b++) {
+                    for (int t = 0; t < context; t++) {
+                        inputs[b][t] = r.nextInt(vocab);
+                        targets[b][t] = r.nextInt(vocab);
+                    }
+                }
+                adam.apply(model.parameters(), model.gradients(inputs, targets, null).byParameter());
+            }
+            for (int s = 0; s < steps; s++) {
                 int[][] inputs = new int[batch][context];
                 int[][] targets = new int[batch][context];
                 for (int b = 0; b < batch; b++) {
@@ -99,10 +115,8 @@ public final class TrainerBenchmark {
                 Gpt.Gradients g = model.gradients(inputs, targets, null);
                 long update = System.nanoTime();
                 adam.apply(model.parameters(), g.byParameter());
-                if (s >= 0) {
-                    seconds[s] = (System.nanoTime() - start) / 1e9;
-                    updateSeconds[s] = (System.nanoTime() - update) / 1e9;
-                }
+                seconds[s] = (System.nanoTime() - start) / 1e9;
+                updateSeconds[s] = (System.nanoTime() - update) / 1e9;
             }
             Arrays.sort(seconds);
             Arrays.sort(updateSeconds);

@@ -31,9 +31,9 @@ final class Cli {
         cmd.add("-XX:+UseSerialGC");
         cmd.add("-Dorg.bytedeco.javacpp.maxbytes=512m");        // ND4J's off-heap memory, as ./flywheel caps it
         cmd.add("-Dorg.bytedeco.javacpp.maxphysicalbytes=1500m");
-        if (!args.isEmpty() && args.get(0).equals("bench")) {
-            cmd.add("--add-modules");                              // as ./flywheel runs bench: int8 needs the Vector API
-            cmd.add("jdk.incubator.vector");
+        if (!args.isEmpty() && (args.get(0).equals("bench") || args.get(0).equals("train"))) {
+            cmd.add("--add-modules");                              // as ./flywheel runs them: the engine's exp
+            cmd.add("jdk.incubator.vector");                       // and int8 run on the Vector API
         }
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));

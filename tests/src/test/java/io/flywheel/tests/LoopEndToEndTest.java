@@ -197,6 +197,9 @@ class LoopEndToEndTest {
             List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     heap, "-XX:+UseSerialGC"));
             cmd.addAll(List.of(System.getProperty("flywheel.test.nd4j-memory", "").split(" ")));
+            if (module.equals("serving")) {
+                cmd.addAll(List.of("--add-modules", "jdk.incubator.vector"));   // as ./flywheel up starts it
+            }
             cmd.addAll(List.of("-jar", jar.toString()));
             cmd.removeIf(String::isBlank);
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());

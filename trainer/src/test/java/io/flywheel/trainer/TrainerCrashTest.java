@@ -142,6 +142,7 @@ class TrainerCrashTest {
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.add("-Xmx384m");
         command.add("-XX:+UseSerialGC");
+        command.addAll(List.of("--add-modules", "jdk.incubator.vector"));    // the engine's exp, as ./flywheel runs the trainer
         command.addAll(List.of(System.getProperty("flywheel.test.nd4j-memory",
                 "-Dorg.bytedeco.javacpp.maxbytes=1g -Dorg.bytedeco.javacpp.maxphysicalbytes=2500m").split(" ")));
         command.add("-cp");

@@ -78,7 +78,7 @@ public final class BenchCommand implements Runnable {
         int batch;
         @Option(names = "--steps", defaultValue = "10", description = "Measured steps (default ${DEFAULT-VALUE}).")
         int steps;
-        @Option(names = "--warmup", defaultValue = "3", description = "Steps before measuring (default ${DEFAULT-VALUE}).")
+        @Option(names = "--warmup", defaultValue = "3", description = "Steps before measuring, and more until 5 s have passed, while the JIT compiles (default ${DEFAULT-VALUE}; 0: none).")
         int warmup;
 
         @Override

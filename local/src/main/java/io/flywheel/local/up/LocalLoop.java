@@ -95,13 +95,14 @@ public final class LocalLoop {
                         "--state-dir", data.resolve("feedback").toString(), "--metrics-port", Integer.toString(ports.feedbackMetrics())),
                 Map.of(), logs);
         // The trainer and serving share the two cores: one OpenMP thread each, off-heap capped.
-        start("trainer", List.of("-Xmx1g", "-XX:+UseSerialGC", "-Dorg.bytedeco.javacpp.maxbytes=1g",
+        // The Vector API module: the engine's exp runs on it (docs/benchmarks.md).
+        start("trainer", List.of("-Xmx1g", "-XX:+UseSerialGC", "--add-modules", "jdk.incubator.vector", "-Dorg.bytedeco.javacpp.maxbytes=1g",
                         "-Dorg.bytedeco.javacpp.maxphysicalbytes=2500m"),
                 List.of("io.flywheel.trainer.TrainCommand", "--bootstrap", bootstrap, "--tokenizer", tokenizer,
                         "--checkpoint-dir", data.resolve("checkpoints").toString(), "--metrics-port", Integer.toString(ports.trainerMetrics()),
                         "--set", "checkpoint.every-seconds=" + options.checkpointSeconds()),
                 Map.of("OMP_NUM_THREADS", "1"), logs);
-        // The Vector API module: FLYWHEEL_SERVING_QUANTIZE=int8 (inherited by the child) runs on it.
+        // The Vector API module: the engine's exp, and FLYWHEEL_SERVING_QUANTIZE=int8 (inherited by the child).
         start("serving", List.of("-Xmx1g", "-XX:+UseSerialGC", "--add-modules", "jdk.incubator.vector",
                         "-Dorg.bytedeco.javacpp.maxbytes=1g", "-Dorg.bytedeco.javacpp.maxphysicalbytes=2g"),
                 List.of("-jar", servingJar().toString()),
