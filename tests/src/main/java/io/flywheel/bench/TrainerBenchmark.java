@@ -10,11 +10,16 @@ import io.flywheel.core.tokenizer.TokenizerFiles;
 import io.flywheel.core.topics.Topic;
 import io.flywheel.core.topics.TopicCatalog;
 import io.flywheel.local.broker.BrokerProcess;
+import io.flywheel.core.checkpoint.CheckpointStore;
 import io.flywheel.model.AdamW;
+import io.flywheel.model.Decoder;
 import io.flywheel.model.Gpt;
 import io.flywheel.model.GptConfig;
+import io.flywheel.model.Inference;
 import io.flywheel.model.MatmulPeak;
+import io.flywheel.model.ModelCheckpoint;
 import io.flywheel.model.OptimizerConfig;
+import io.flywheel.model.Quantization;
 import io.flywheel.trainer.Trainer;
 import io.flywheel.trainer.TrainerConfig;
 import java.io.IOException;
@@ -228,7 +233,41 @@ public final class TrainerBenchmark {
             trainer.requestStop();
             trainer.awaitStop(Duration.ofMinutes(2));
             trainer.close();
+            quantizedLoss(dir.resolve("checkpoints"), tokenizer, valDocs);
         }
+    }
+
+    /**
+     * Serving's int8 weights against float32 on the model just trained: the validation loss of the
+     * last checkpoint through serving's decoder both ways (each document in windows of the
+     * context, every target predicted once).
+     */
+    private static void quantizedLoss(Path checkpoints, Tokenizer tokenizer, List<String> docs) throws IOException {
+        CheckpointStore store = CheckpointStore.open(checkpoints);
+        long version = store.latest().orElseThrow();
+        ModelCheckpoint.Weights w = ModelCheckpoint.loadWeights(store.open(version).folder(), null);
+        int T = w.config().contextLength();
+        List<int[]> encoded = docs.stream().map(tokenizer::encode).toList();
+        double[] loss = new double[Quantization.values().length];
+        for (Quantization q : Quantization.values()) {
+            double nll = 0;
+            long tokens = 0;
+            try (Inference inference = new Inference(Decoder.copyOf(w.config(), w.weights(), q))) {
+                for (int[] ids : encoded) {
+                    for (int from = 0; from + 1 < ids.length; from += T) {
+                        int[] window = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + T + 1));
+                        nll += inference.negativeLogLikelihood(window);
+                        tokens += window.length - 1;
+                    }
+                }
+            }
+            loss[q.ordinal()] = nll / tokens;
+            System.out.printf(Locale.ROOT, "checkpoint %d through serving's decoder, weights %s: validation loss %.5f nats/token over %,d tokens%n",
+                    version, q, loss[q.ordinal()], tokens);
+        }
+        double none = loss[Quantization.NONE.ordinal()];
+        double int8 = loss[Quantization.INT8.ordinal()];
+        System.out.printf(Locale.ROOT, "int8 - float32: %+.5f nats/token (%+.3f%%)%n", int8 - none, 100 * (int8 - none) / none);
     }
 
     /** Paragraphs (speeches, separated by blank lines) as documents. */
