@@ -46,10 +46,18 @@ final class VectorMath {
     private static final float P4 = 1.6666665459e-1f;
     private static final float P5 = 5.0000001201e-1f;
 
+    /**
+     * Below this many elements the scalar form runs: until the JIT has compiled the vector loop,
+     * the Vector API runs interpreted, allocating per operation, hundreds of times slower, and
+     * short rows (a small model's, a decode step's first positions) would pay that for
+     * thousands of calls. The bits are the same either way.
+     */
+    private static final int VECTOR_MIN = 64;
+
     /** {@code a[i] = exp(a[i])} for {@code from <= i < to}. */
     static void exp(float[] a, int from, int to) {
         int i = from;
-        if (AVAILABLE) {
+        if (AVAILABLE && to - from >= VECTOR_MIN) {
             i = Simd.exp(a, from, to);
         }
         for (; i < to; i++) {
