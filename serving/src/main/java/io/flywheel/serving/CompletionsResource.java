@@ -208,7 +208,7 @@ public class CompletionsResource {
                     metrics.interToken(now - lastToken);
                 }
                 lastToken = now;
-            });
+            }, generation::checkClient);
             generated += c.tokens().length;
             return c;
         }

@@ -34,18 +34,25 @@ final class TokenStream {
         events.add(new Token(id));
     }
 
+    /** How long the request side waits for an event before it asks whether its client is still there. */
+    private static final long CHECK_EVERY_MS = 200;
+
     /**
      * Request side: passes each event on as it comes, until {@code job} ends; returns its
      * completion, or throws what ended it. Whatever either callback throws (the client has gone,
-     * its connection failed) cancels the job, so the batch drops it at the next step.
+     * its connection failed) cancels the job, so the batch drops it at the next step; so does
+     * {@code clientCheck} throwing while no event comes (a job still waiting for a slot has no
+     * tokens to fail on, and its client may have left).
      */
-    Generator.Completion drain(Batcher.Job job, Consumer<String> onText, IntConsumer onToken) {
+    Generator.Completion drain(Batcher.Job job, Consumer<String> onText, IntConsumer onToken, Runnable clientCheck) {
         job.result().whenComplete((done, failure) -> events.add(DONE));
         boolean finished = false;
         try {
             while (true) {
-                Object event = events.take();
-                if (event == DONE) {
+                Object event = events.poll(CHECK_EVERY_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
+                if (event == null) {
+                    clientCheck.run();
+                } else if (event == DONE) {
                     finished = true;
                     return result(job);
                 } else if (event instanceof Token t) {
