@@ -378,7 +378,7 @@ public final class Gpt {
             split[i] = (int) ((long) i * batch / k);
         }
         float[] picked = new float[batch * T];
-        onWorkers(k, i -> {
+        Parallel.run(k, i -> {
             int from = split[i] * T;
             int to = split[i + 1] * T;
             workers[i].forward(Arrays.copyOfRange(inputs, from, to), split[i + 1] - split[i]);
@@ -406,7 +406,7 @@ public final class Gpt {
                 workerGradients[i] = Floats.zeros(layout.size);
             }
         }
-        onWorkers(k, i -> {
+        Parallel.run(k, i -> {
             int from = split[i];
             int to = split[i + 1];
             Floats dw = workerGradients[i];
@@ -416,18 +416,13 @@ public final class Gpt {
                     last == null ? null : Arrays.copyOfRange(last, from, to), dw);
         });
         // Each worker sums one slice of the blocks.
-        onWorkers(k, i -> {
+        Parallel.run(k, i -> {
             int lo = (int) ((long) i * layout.size / k);
             int hi = (int) ((long) (i + 1) * layout.size / k);
             for (int j = 1; j < k; j++) {
                 Kernels.accumulate(gradients, lo, workerGradients[j], lo, hi - lo);
             }
         });
-    }
-
-    /** Runs {@code task} for workers {@code 0 .. k-1} at once (inside {@link #oneThreadedBlas}). */
-    private static void onWorkers(int k, java.util.function.IntConsumer task) {
-        Parallel.run(k, task);
     }
 
     /**

@@ -97,27 +97,13 @@ public final class TrainerBenchmark {
             int warm = 0;
             while (warm < 3 || System.nanoTime() - warmUp < 5_000_000_000L) {
                 warm++;
-                int[][] inputs = new int[batch][context];
-                int[][] targets = new int[batch][context];
-                for (int b = 0; b < batch; b++) {
-                    for (int t = 0; t < context; t++) {
-                        inputs[b][t] = r.nextInt(vocab);
-                        targets[b][t] = r.nextInt(vocab);
-                    }
-                }
-                adam.apply(model.parameters(), model.gradients(inputs, targets, null).byParameter());
+                int[][][] io = randomBatch(r, batch, context, vocab);
+                adam.apply(model.parameters(), model.gradients(io[0], io[1], null).byParameter());
             }
             for (int s = 0; s < steps; s++) {
-                int[][] inputs = new int[batch][context];
-                int[][] targets = new int[batch][context];
-                for (int b = 0; b < batch; b++) {
-                    for (int t = 0; t < context; t++) {
-                        inputs[b][t] = r.nextInt(vocab);
-                        targets[b][t] = r.nextInt(vocab);
-                    }
-                }
+                int[][][] io = randomBatch(r, batch, context, vocab);
                 long start = System.nanoTime();
-                Gpt.Gradients g = model.gradients(inputs, targets, null);
+                Gpt.Gradients g = model.gradients(io[0], io[1], null);
                 long update = System.nanoTime();
                 adam.apply(model.parameters(), g.byParameter());
                 seconds[s] = (System.nanoTime() - start) / 1e9;
@@ -268,6 +254,18 @@ public final class TrainerBenchmark {
         double none = loss[Quantization.NONE.ordinal()];
         double int8 = loss[Quantization.INT8.ordinal()];
         System.out.printf(Locale.ROOT, "int8 - float32: %+.5f nats/token (%+.3f%%)%n", int8 - none, 100 * (int8 - none) / none);
+    }
+
+    /** Random inputs and targets, [batch][context] each (speed does not depend on them). */
+    private static int[][][] randomBatch(SplittableRandom r, int batch, int context, int vocab) {
+        int[][][] io = new int[2][batch][context];
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < context; t++) {
+                io[0][b][t] = r.nextInt(vocab);
+                io[1][b][t] = r.nextInt(vocab);
+            }
+        }
+        return io;
     }
 
     /** Paragraphs (speeches, separated by blank lines) as documents. */
