@@ -58,8 +58,9 @@ public final class AdamW {
     public record Update(double learningRate, double gradientNorm, boolean clipped) {}
 
     /**
-     * Clips {@code gradients} in place, then updates {@code parameters} in place. A parameter without
-     * a gradient is left as it is: no decay, no momentum step.
+     * Updates {@code parameters} in place from {@code gradients}, clipped to the global norm on the
+     * way (the gradients themselves are left as they were). A parameter without a gradient is left
+     * as it is: no decay, no momentum step.
      */
     public Update apply(Map<String, INDArray> parameters, Map<String, INDArray> gradients) {
         return apply(parameters, gradients, name -> 1.0);
@@ -118,9 +119,10 @@ public final class AdamW {
 
     /**
      * One fused pass over elements {@code from .. to} of a tensor: clip, both moments, decay and the
-     * step, reading each element of the four tensors once ({@code vCorrection = 1 / (1-β2^t)}). The
-     * clipped gradient is written back, as before. In chunks copied to arrays, where the JIT
-     * vectorizes the loop (a direct buffer's element accesses it does not).
+     * step, reading each element of the four tensors once and writing three of them
+     * ({@code vCorrection = 1 / (1-β2^t)}); the clipped gradient is not written back, as nothing
+     * reads it. In chunks copied to arrays, where the JIT vectorizes the loop (a direct buffer's
+     * element accesses it does not).
      */
     private static void update(Tensor t, int from, int to, float clip, float b1, float b2, float vCorrection, float epsilon) {
         int chunk = Math.min(to - from, 1024);
@@ -140,13 +142,11 @@ public final class AdamW {
                 float grad = gc[i] * clip;
                 float mi = b1 * mc[i] + (1 - b1) * grad;
                 float vi = b2 * vc[i] + (1 - b2) * grad * grad;
-                gc[i] = grad;
                 mc[i] = mi;
                 vc[i] = vi;
                 pc[i] = keep * pc[i] - stepSize * mi / ((float) Math.sqrt(vi * vCorrection) + epsilon);
             }
             t.p().put(o, pc, 0, k);
-            t.g().put(o, gc, 0, k);
             t.m().put(o, mc, 0, k);
             t.v().put(o, vc, 0, k);
         }
@@ -165,26 +165,17 @@ public final class AdamW {
         double[] sums = new double[k];
         Parallel.run(k, i -> {
             float[] chunk = new float[1024];
-            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            double s = 0;
             for (FloatBuffer g : tensors) {
                 int n = g.limit();
                 int to = (int) ((long) (i + 1) * n / k);
                 for (int o = (int) ((long) i * n / k); o < to; o += chunk.length) {
                     int len = Math.min(chunk.length, to - o);
                     g.get(o, chunk, 0, len);
-                    int j = 0;
-                    for (; j + 3 < len; j += 4) {
-                        s0 += chunk[j] * chunk[j];
-                        s1 += chunk[j + 1] * chunk[j + 1];
-                        s2 += chunk[j + 2] * chunk[j + 2];
-                        s3 += chunk[j + 3] * chunk[j + 3];
-                    }
-                    for (; j < len; j++) {
-                        s0 += chunk[j] * chunk[j];
-                    }
+                    s += VectorMath.dot(chunk, chunk, len);
                 }
             }
-            sums[i] = (s0 + s1) + (s2 + s3);
+            sums[i] = s;
         });
         double sum = 0;
         for (double s : sums) {

@@ -71,8 +71,8 @@ final class Kernels {
         w.read(bias, b, 0, c);
         for (int r = 0; r < n; r++) {
             x.read(xOff + r * c, row, 0, c);
-            float m = (float) (sum(row, c) / c);
-            float s = (float) (1.0 / Math.sqrt(squaredDeviations(row, m, c) / c + eps));
+            float m = (float) (VectorMath.sum(row, c) / c);
+            float s = (float) (1.0 / Math.sqrt(VectorMath.squaredDeviations(row, m, c) / c + eps));
             for (int i = 0; i < c; i++) {
                 row[i] = (row[i] - m) * s * g[i] + b[i];
             }
@@ -106,8 +106,8 @@ final class Kernels {
                 xhat[i] = (xhat[i] - m) * s;
                 g[i] = up[i] * gn[i];
             }
-            float a = (float) (sum(g, c) / c);
-            float b = (float) (dot(g, xhat, c) / c);
+            float a = (float) (VectorMath.sum(g, c) / c);
+            float b = (float) (VectorMath.dot(g, xhat, c) / c);
             for (int i = 0; i < c; i++) {
                 d[i] += s * (g[i] - a - xhat[i] * b);
                 dg[i] += up[i] * xhat[i];
@@ -132,6 +132,28 @@ final class Kernels {
                 row[i] += b[i];
             }
             x.write(xOff + r * c, row, 0, c);
+        }
+    }
+
+    /**
+     * {@code out[r] = residual[r] + bias} for n rows of width c (no residual: {@code residual == null}),
+     * so that a matrix multiply with {@code beta = 1} then adds its product: one pass over the
+     * output instead of three (sgemm's zeroing, the bias, the residual).
+     */
+    static void biasRows(Floats out, int outOff, Floats residual, int residualOff, Floats w, int bias, int n, int c) {
+        float[] b = new float[c];
+        float[] row = new float[c];
+        w.read(bias, b, 0, c);
+        for (int r = 0; r < n; r++) {
+            if (residual == null) {
+                out.write(outOff + r * c, b, 0, c);
+                continue;
+            }
+            residual.read(residualOff + r * c, row, 0, c);
+            for (int i = 0; i < c; i++) {
+                row[i] += b[i];
+            }
+            out.write(outOff + r * c, row, 0, c);
         }
     }
 
@@ -235,37 +257,29 @@ final class Kernels {
     }
 
     /**
-     * {@code dx += gelu'(x) · dout}, given the forward's output {@code y}: the sigmoid (or tanh) the
-     * derivative needs is recovered from it ({@code σ = y / x}, {@code tanh = 2y/x - 1}) instead of
-     * computed again, which took a third of the small model's time outside the multiplies.
+     * {@code dx = gelu'(x) · dout} over n rows of width c, written rather than added (nothing else
+     * flows into the MLP's pre-activation), and in the same pass {@code dbias += Σ_r dx[r]}, the
+     * gradient of the bias that pre-activation was given. The sigmoid (or tanh) the derivative
+     * needs is recovered from the forward's output {@code y} ({@link VectorMath#geluGradient}).
      */
     static void geluBackward(Activation form, Floats dx, int dxOff, Floats x, int xOff, Floats y, int yOff,
-                             Floats dout, int doutOff, int len) {
-        float[] v = new float[CHUNK];
-        float[] out = new float[CHUNK];
-        float[] up = new float[CHUNK];
-        float[] d = new float[CHUNK];
-        boolean quick = form == Activation.QUICK_GELU;
-        for (int o = 0; o < len; o += CHUNK) {
-            int k = Math.min(CHUNK, len - o);
-            x.read(xOff + o, v, 0, k);
-            y.read(yOff + o, out, 0, k);
-            dout.read(doutOff + o, up, 0, k);
-            dx.read(dxOff + o, d, 0, k);
-            if (quick) {
-                for (int i = 0; i < k; i++) {
-                    float s = v[i] != 0 ? out[i] / v[i] : 0.5f;
-                    d[i] += up[i] * (s + 1.702f * v[i] * s * (1 - s));
-                }
-            } else {
-                for (int i = 0; i < k; i++) {
-                    float t = v[i] != 0 ? 2 * out[i] / v[i] - 1 : 0f;
-                    float du = SQRT_2_OVER_PI * (1 + 3 * 0.044715f * v[i] * v[i]);
-                    d[i] += up[i] * (0.5f * (1 + t) + 0.5f * v[i] * (1 - t * t) * du);
-                }
+                             Floats dout, int doutOff, int n, int c, Floats dw, int dbias) {
+        float[] v = new float[c];
+        float[] out = new float[c];
+        float[] up = new float[c];
+        float[] d = new float[c];
+        float[] db = new float[c];
+        for (int r = 0; r < n; r++) {
+            x.read(xOff + r * c, v, 0, c);
+            y.read(yOff + r * c, out, 0, c);
+            dout.read(doutOff + r * c, up, 0, c);
+            VectorMath.geluGradient(form, v, out, up, d, c);
+            for (int i = 0; i < c; i++) {
+                db[i] += d[i];
             }
-            dx.write(dxOff + o, d, 0, k);
+            dx.write(dxOff + r * c, d, 0, c);
         }
+        accumulate(dw, dbias, db, c);
     }
 
     static float sigmoid(float x) {
@@ -286,12 +300,12 @@ final class Kernels {
         for (int i = 0; i < rows; i++) {
             int seen = start + i + 1;
             s.read(off + i * width, row, 0, seen);
-            float max = max(row, seen);
+            float max = VectorMath.max(row, seen);
             for (int j = 0; j < seen; j++) {
                 row[j] -= max;
             }
             VectorMath.exp(row, 0, seen);
-            float inv = (float) (1 / sum(row, seen));
+            float inv = (float) (1 / VectorMath.sum(row, seen));
             for (int j = 0; j < seen; j++) {
                 row[j] *= inv;
             }
@@ -312,7 +326,7 @@ final class Kernels {
             int seen = i + 1;
             dp.read(dpOff + i * T, g, 0, seen);
             p.read(pOff + i * T, q, 0, seen);
-            float d = (float) dot(q, g, seen);
+            float d = (float) VectorMath.dot(q, g, seen);
             for (int j = 0; j < seen; j++) {
                 g[j] = q[j] * (g[j] - d);
             }
@@ -335,13 +349,13 @@ final class Kernels {
         float[] row = new float[v];
         for (int r = 0; r < n; r++) {
             logits.read(logitsOff + r * v, row, 0, v);
-            float max = max(row, v);
+            float max = VectorMath.max(row, v);
             float target = row[targets[r]];
             for (int i = 0; i < v; i++) {
                 row[i] -= max;
             }
             VectorMath.exp(row, 0, v);
-            double sum = sum(row, v);
+            double sum = VectorMath.sum(row, v);
             logits.write(logitsOff + r * v, row, 0, v);
             sums.set(sumsOff + r, (float) sum);
             picked[r] = (float) Math.max(LOG_PROB_FLOOR, target - max - Math.log(sum));
@@ -370,72 +384,6 @@ final class Kernels {
             }
             exps.write(expsOff + r * v, row, 0, v);
         }
-    }
-
-    // --- reductions over an array's first n elements, four sums at once (the JIT keeps a float
-    // reduction in order, one add after the other; four independent chains run four times faster)
-
-    private static double sum(float[] a, int n) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int i = 0;
-        for (; i + 3 < n; i += 4) {
-            s0 += a[i];
-            s1 += a[i + 1];
-            s2 += a[i + 2];
-            s3 += a[i + 3];
-        }
-        for (; i < n; i++) {
-            s0 += a[i];
-        }
-        return (s0 + s1) + (s2 + s3);
-    }
-
-    private static double dot(float[] a, float[] b, int n) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int i = 0;
-        for (; i + 3 < n; i += 4) {
-            s0 += a[i] * b[i];
-            s1 += a[i + 1] * b[i + 1];
-            s2 += a[i + 2] * b[i + 2];
-            s3 += a[i + 3] * b[i + 3];
-        }
-        for (; i < n; i++) {
-            s0 += a[i] * b[i];
-        }
-        return (s0 + s1) + (s2 + s3);
-    }
-
-    /** {@code Σ (a[i] - m)²}. */
-    private static double squaredDeviations(float[] a, float m, int n) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int i = 0;
-        for (; i + 3 < n; i += 4) {
-            float d0 = a[i] - m, d1 = a[i + 1] - m, d2 = a[i + 2] - m, d3 = a[i + 3] - m;
-            s0 += d0 * d0;
-            s1 += d1 * d1;
-            s2 += d2 * d2;
-            s3 += d3 * d3;
-        }
-        for (; i < n; i++) {
-            float d = a[i] - m;
-            s0 += d * d;
-        }
-        return (s0 + s1) + (s2 + s3);
-    }
-
-    private static float max(float[] a, int n) {
-        float m0 = Float.NEGATIVE_INFINITY, m1 = m0, m2 = m0, m3 = m0;
-        int i = 0;
-        for (; i + 3 < n; i += 4) {
-            m0 = Math.max(m0, a[i]);
-            m1 = Math.max(m1, a[i + 1]);
-            m2 = Math.max(m2, a[i + 2]);
-            m3 = Math.max(m3, a[i + 3]);
-        }
-        for (; i < n; i++) {
-            m0 = Math.max(m0, a[i]);
-        }
-        return Math.max(Math.max(m0, m1), Math.max(m2, m3));
     }
 
     /** {@code log(1 + e^x)} without overflow. */

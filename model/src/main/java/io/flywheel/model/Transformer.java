@@ -239,23 +239,13 @@ final class Transformer {
                     Blas.sgemm(false, false, T, hd, T, 1f, mixingBuffer(), mixed, T, f, a.v[l] + head, C, 0f, f, a.atty[l] + head, C);
                 }
             }
-            linear(f, a.res1[l], f, a.atty[l], n, C, C, p.wo(), p.bo());
-            if (dropout()) {
-                drawMask(f, a.out1Mask[l], n * C);
-                Kernels.multiply(f, a.res1[l], f, a.out1Mask[l], n * C);
-            }
-            Kernels.accumulate(f, a.res1[l], f, x, n * C);
+            residualBranch(a.res1[l], x, a.atty[l], C, p.wo(), p.bo(), a.out1Mask[l]);
 
             // MLP: res2 = res1 + gelu(ln2(res1) Wfc + bfc) Wproj + bproj.
             Kernels.layerNorm(f, a.ln2[l], f, a.ln2Mean[l], a.ln2Rstd[l], f, a.res1[l], w, p.ln2Gain(), p.ln2Bias(), n, C, eps);
             linear(f, a.fc[l], f, a.ln2[l], n, C, F, p.wfc(), p.bfc());
             Kernels.gelu(config.activation(), f, a.fcGelu[l], f, a.fc[l], n * F);
-            linear(f, a.res2[l], f, a.fcGelu[l], n, F, C, p.wproj(), p.bproj());
-            if (dropout()) {
-                drawMask(f, a.out2Mask[l], n * C);
-                Kernels.multiply(f, a.res2[l], f, a.out2Mask[l], n * C);
-            }
-            Kernels.accumulate(f, a.res2[l], f, a.res1[l], n * C);
+            residualBranch(a.res2[l], a.res1[l], a.fcGelu[l], F, p.wproj(), p.bproj(), a.out2Mask[l]);
         }
         int last = a.res2[config.layers() - 1];
         Kernels.layerNorm(f, a.lnf, f, a.lnfMean, a.lnfRstd, f, last, w, layout.lnfGain, layout.lnfBias, n, C, eps);
@@ -266,10 +256,29 @@ final class Transformer {
         }
     }
 
-    /** {@code out[n, outWidth] = in[n, inWidth] · W[inWidth, outWidth] + bias}. */
+    /** {@code out[n, outWidth] = in[n, inWidth] · W[inWidth, outWidth] + bias}: the bias is written first, the product added to it. */
     private void linear(Floats out, int outOff, Floats in, int inOff, int n, int inWidth, int outWidth, int weight, int bias) {
-        Blas.sgemm(false, false, n, outWidth, inWidth, 1f, in, inOff, inWidth, w, weight, outWidth, 0f, out, outOff, outWidth);
-        Kernels.addBias(out, outOff, w, bias, n, outWidth);
+        Kernels.biasRows(out, outOff, null, 0, w, bias, n, outWidth);
+        Blas.sgemm(false, false, n, outWidth, inWidth, 1f, in, inOff, inWidth, w, weight, outWidth, 1f, out, outOff, outWidth);
+    }
+
+    /**
+     * A block's residual connection around a projection: {@code out = residual + dropout(in · W + bias)},
+     * with {@code in} [n, inWidth] and {@code out} [n, C]. Without dropout, residual plus bias is
+     * written first and the product added to it.
+     */
+    private void residualBranch(int out, int residual, int in, int inWidth, int weight, int bias, int mask) {
+        Floats f = a.f;
+        int n = a.n;
+        if (!dropout()) {
+            Kernels.biasRows(f, out, f, residual, w, bias, n, C);
+            Blas.sgemm(false, false, n, C, inWidth, 1f, f, in, inWidth, w, weight, C, 1f, f, out, C);
+            return;
+        }
+        linear(f, out, f, in, n, inWidth, C, weight, bias);
+        drawMask(f, mask, n * C);
+        Kernels.multiply(f, out, f, mask, n * C);
+        Kernels.accumulate(f, out, f, residual, n * C);
     }
 
     /** The last forward's logits, [rows · T · V] (before {@link #targetLogProbs} turns them into exps). */
@@ -314,7 +323,9 @@ final class Transformer {
         Floats g = a.g;
         int n = a.n;
         int rows = a.rows;
-        g.zero();
+        // The residual stream's gradient is the one buffer the layer norms' backward adds into;
+        // every other scratch tensor is written before it is read.
+        g.fill(a.dres, a.dres + n * C, 0f);
 
         // The output projection: logits = lnf · Wᵀ (tied) or lnf · head.
         Kernels.logProbBackward(f, a.logits, f, a.lse, picked, coefficient, targets, n, V);
@@ -354,10 +365,8 @@ final class Transformer {
             Blas.sgemm(true, false, F, C, n, 1f, f, a.fcGelu[l], F, g, dout, C, 1f, dw, p.wproj(), C);
             Kernels.biasBackward(dw, p.bproj(), g, dout, n, C);
             Blas.sgemm(false, true, n, F, C, 1f, g, dout, C, w, p.wproj(), C, 0f, g, a.dfcGelu, F);
-            g.fill(a.dfc, a.dfc + n * F, 0f);
-            Kernels.geluBackward(config.activation(), g, a.dfc, f, a.fc[l], f, a.fcGelu[l], g, a.dfcGelu, n * F);
+            Kernels.geluBackward(config.activation(), g, a.dfc, f, a.fc[l], f, a.fcGelu[l], g, a.dfcGelu, n, F, dw, p.bfc());
             Blas.sgemm(true, false, C, F, n, 1f, f, a.ln2[l], C, g, a.dfc, F, 1f, dw, p.wfc(), F);
-            Kernels.biasBackward(dw, p.bfc(), g, a.dfc, n, F);
             Blas.sgemm(false, true, n, C, F, 1f, g, a.dfc, F, w, p.wfc(), F, 0f, g, a.dln, C);
             Kernels.layerNormBackward(g, a.dres, dw, p.ln2Gain(), p.ln2Bias(), g, a.dln,
                     f, a.res1[l], f, a.ln2Mean[l], a.ln2Rstd[l], w, p.ln2Gain(), n, C);

@@ -95,7 +95,9 @@ class KernelsTest {
     @Test
     void bothGeluFormsHaveMatchingGradients() {
         for (Activation form : Activation.values()) {
-            int n = 40;
+            int rows = 3;
+            int c = 83;                        // whole vectors and a scalar tail in every row
+            int n = rows * c;
             Floats x = random(n, 2.0);
             Floats up = random(n, 1.0);
             Floats out = Floats.zeros(n);
@@ -103,11 +105,22 @@ class KernelsTest {
                 Kernels.gelu(form, out, 0, x, 0, n);
                 return dot(out, up, n);
             };
-            x.set(0, 0f);                      // where y / x cannot give the sigmoid back
+            x.set(0, 0f);                      // where y / x cannot give the sigmoid back: in a vector
+            x.set(80, 0f);                     // and in the tail
             objective.getAsDouble();
-            Floats dx = Floats.zeros(n);
-            Kernels.geluBackward(form, dx, 0, x, 0, out, 0, up, 0, n);
+            Floats dx = random(n, 1.0);        // written, not added to
+            Floats dw = Floats.zeros(c + 1);
+            dw.set(c, 7f);
+            Kernels.geluBackward(form, dx, 0, x, 0, out, 0, up, 0, rows, c, dw, 1);
             checkGradient(form + " dx", x, n, dx, objective);
+            assertEquals(0f, dw.get(0), "nothing before the bias is touched");
+            for (int j = 0; j < c; j++) {
+                float sum = 7f * (j == c - 1 ? 1 : 0);
+                for (int r = 0; r < rows; r++) {
+                    sum += dx.get(r * c + j);
+                }
+                assertEquals(sum, dw.get(1 + j), 1e-5, form + ": the bias gradient is the rows' sum at " + j);
+            }
         }
     }
 
