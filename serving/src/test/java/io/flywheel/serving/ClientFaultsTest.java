@@ -87,7 +87,13 @@ class ClientFaultsTest {
             }
         }
         awaitGauge(RUNNING, 0);
-        HttpResponse<String> r = completion(Duration.ofSeconds(30));
+        HttpResponse<String> r;
+        try {
+            r = completion(Duration.ofSeconds(30));
+        } catch (java.net.http.HttpTimeoutException e) {
+            // The server runs in this JVM: say where its threads are, so that a hang can be read from the report.
+            throw new AssertionError("a completion after the clients left got no answer in 30 s; threads:\n" + threadDump(), e);
+        }
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(200, HTTP.send(HttpRequest.newBuilder(root.resolve("/q/health/ready")).build(),
                 HttpResponse.BodyHandlers.discarding()).statusCode());
@@ -254,6 +260,17 @@ class ClientFaultsTest {
             Thread.sleep(50);
         }
         throw new AssertionError(name + " stayed at " + seen + ", expected " + value);
+    }
+
+    private static String threadDump() {
+        StringBuilder dump = new StringBuilder();
+        Thread.getAllStackTraces().forEach((thread, stack) -> {
+            dump.append('"').append(thread.getName()).append("\" ").append(thread.getState()).append('\n');
+            for (StackTraceElement frame : stack) {
+                dump.append("    at ").append(frame).append('\n');
+            }
+        });
+        return dump.toString();
     }
 
     /** Closes with a reset, as a killed client leaves its connection. */
