@@ -220,8 +220,6 @@ final class Kernels {
 
     // --- GELU --------------------------------------------------------------------------------
 
-    private static final float SQRT_2_OVER_PI = (float) Math.sqrt(2 / Math.PI);
-
     /**
      * {@code out = gelu(x)} in the config's form: {@code x · σ(1.702x) = x / (1 + e^(-1.702x))}, or
      * GPT-2's {@code x/2 · (1 + tanh(u))} with {@code tanh(u) = 1 - 2 / (e^(2u) + 1)}, so that both
@@ -244,7 +242,7 @@ final class Kernels {
                 }
             } else {
                 for (int i = 0; i < k; i++) {
-                    e[i] = 2 * SQRT_2_OVER_PI * (v[i] + 0.044715f * v[i] * v[i] * v[i]);
+                    e[i] = 2 * VectorMath.GELU_TANH_SLOPE * (v[i] + VectorMath.GELU_TANH_COEFFICIENT * v[i] * v[i] * v[i]);
                 }
                 VectorMath.exp(e, 0, k);
                 for (int i = 0; i < k; i++) {

@@ -82,13 +82,16 @@ final class VectorMath {
     /** {@code Σ a[0 .. n)}. */
     static double sum(float[] a, int n) {
         int whole = n - n % BLOCK;
-        float[] partial = new float[BLOCK];
-        if (AVAILABLE && whole > 0) {
-            Simd.sum(a, whole, partial);
-        } else {
-            Scalar.sum(a, whole, partial);
+        double s = 0;
+        if (whole > 0) {     // a short row (n < BLOCK) is all tail: no partial sums to make and add
+            float[] partial = new float[BLOCK];
+            if (AVAILABLE) {
+                Simd.sum(a, whole, partial);
+            } else {
+                Scalar.sum(a, whole, partial);
+            }
+            s = inOrder(partial);
         }
-        double s = inOrder(partial);
         for (int i = whole; i < n; i++) {
             s += a[i];
         }
@@ -98,13 +101,16 @@ final class VectorMath {
     /** {@code Σ a[i] · b[i]} over {@code [0, n)}. */
     static double dot(float[] a, float[] b, int n) {
         int whole = n - n % BLOCK;
-        float[] partial = new float[BLOCK];
-        if (AVAILABLE && whole > 0) {
-            Simd.dot(a, b, whole, partial);
-        } else {
-            Scalar.dot(a, b, whole, partial);
+        double s = 0;
+        if (whole > 0) {     // a short row (n < BLOCK) is all tail: no partial sums to make and add
+            float[] partial = new float[BLOCK];
+            if (AVAILABLE) {
+                Simd.dot(a, b, whole, partial);
+            } else {
+                Scalar.dot(a, b, whole, partial);
+            }
+            s = inOrder(partial);
         }
-        double s = inOrder(partial);
         for (int i = whole; i < n; i++) {
             s += a[i] * b[i];
         }
@@ -114,13 +120,16 @@ final class VectorMath {
     /** {@code Σ (a[i] - m)²} over {@code [0, n)}. */
     static double squaredDeviations(float[] a, float m, int n) {
         int whole = n - n % BLOCK;
-        float[] partial = new float[BLOCK];
-        if (AVAILABLE && whole > 0) {
-            Simd.squaredDeviations(a, m, whole, partial);
-        } else {
-            Scalar.squaredDeviations(a, m, whole, partial);
+        double s = 0;
+        if (whole > 0) {     // a short row (n < BLOCK) is all tail: no partial sums to make and add
+            float[] partial = new float[BLOCK];
+            if (AVAILABLE) {
+                Simd.squaredDeviations(a, m, whole, partial);
+            } else {
+                Scalar.squaredDeviations(a, m, whole, partial);
+            }
+            s = inOrder(partial);
         }
-        double s = inOrder(partial);
         for (int i = whole; i < n; i++) {
             float d = a[i] - m;
             s += d * d;
@@ -145,8 +154,10 @@ final class VectorMath {
         return m;
     }
 
-    private static final float GELU_TANH_SLOPE = (float) Math.sqrt(2 / Math.PI);
-    private static final float GELU_TANH_CUBIC = 3 * 0.044715f;
+    /** GPT-2's GELU: {@code u = √(2/π) · (x + 0.044715 x³)}; {@link Kernels#gelu} uses the same constants. */
+    static final float GELU_TANH_SLOPE = (float) Math.sqrt(2 / Math.PI);
+    static final float GELU_TANH_COEFFICIENT = 0.044715f;
+    private static final float GELU_TANH_CUBIC = 3 * GELU_TANH_COEFFICIENT;
 
     /**
      * {@code d[i] = dout[i] · gelu'(x[i])} for {@code i < n}, from the forward's input x and output y:
