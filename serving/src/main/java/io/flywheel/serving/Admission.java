@@ -28,6 +28,12 @@ public class Admission {
         void close();
     }
 
+    /** The semaphore's view, for a report: free slots and threads waiting for one. */
+    @Override
+    public String toString() {
+        return running.availablePermits() + " slots free, " + running.getQueueLength() + " threads waiting";
+    }
+
     /** Waits for a slot, or refuses with 503 when the queue is full. */
     public Slot enter() {
         try {
