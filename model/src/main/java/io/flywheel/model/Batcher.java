@@ -151,18 +151,30 @@ public final class Batcher implements AutoCloseable {
         }
     }
 
-    /** Moves waiting jobs into free slots; returns the slots that run this step. Holds the lock. */
+    /**
+     * Drops the cancelled, then fills the free slots from the queue, and returns the slots that run
+     * this step. In that order, so that a slot a cancelled job frees goes to a waiting one in this
+     * same step: a queue left waiting beside empty slots would never run, as nothing else wakes the
+     * thread. Holds the lock.
+     */
     private List<Integer> admit() {
+        for (int slot = 0; slot < running.length; slot++) {
+            if (running[slot] != null && running[slot].cancelled) {
+                leave(slot, null, new CancellationException("cancelled"));
+            }
+        }
         List<Integer> batch = new ArrayList<>();
         for (int slot = 0; slot < running.length; slot++) {
-            if (running[slot] == null && !waiting.isEmpty()) {
-                running[slot] = waiting.poll();
-                cache.clear(slot);
+            while (running[slot] == null && !waiting.isEmpty()) {
+                Job job = waiting.poll();
+                if (job.cancelled) {
+                    job.result.completeExceptionally(new CancellationException("cancelled before it ran"));
+                } else {
+                    running[slot] = job;
+                    cache.clear(slot);
+                }
             }
-            Job job = running[slot];
-            if (job != null && job.cancelled) {
-                leave(slot, null, new CancellationException("cancelled"));
-            } else if (job != null) {
+            if (running[slot] != null) {
                 batch.add(slot);
             }
         }

@@ -56,10 +56,17 @@ class BatcherTest {
         try (Batcher batcher = new Batcher(Decoder.of(gpt), 3, "test-batcher")) {
             List<Batcher.Job> jobs = new ArrayList<>();
             List<StringBuilder> streamed = new ArrayList<>();
-            for (Case c : cases) {
-                StringBuilder pieces = new StringBuilder();
-                streamed.add(pieces);
-                jobs.add(batcher.submit(c.prompt(), generator.start(c.sampling(), pieces::append, null)));
+            // All are queued before the first step (its thread admits under the batcher's lock), so
+            // which completions share each step is the same in every run. That matters: a step's
+            // logits differ from a lone step's by rounding (sgemm for many rows, sgemv for one;
+            // DecoderTest bounds it), and where a sampled token sits near a tie, a run that had
+            // let the first completion take a few steps alone drew another token.
+            synchronized (batcher) {
+                for (Case c : cases) {
+                    StringBuilder pieces = new StringBuilder();
+                    streamed.add(pieces);
+                    jobs.add(batcher.submit(c.prompt(), generator.start(c.sampling(), pieces::append, null)));
+                }
             }
             for (int i = 0; i < cases.size(); i++) {
                 Generator.Completion alone = generator.generate(cases.get(i).prompt(), cases.get(i).sampling(), null);
@@ -103,6 +110,39 @@ class BatcherTest {
             assertArrayEquals(generator.generate(prompt, Sampling.greedy(10), null).tokens(), third.result().get(30, TimeUnit.SECONDS).tokens());
             assertArrayEquals(generator.generate(tokenizer.encode("To be"), Sampling.greedy(10), null).tokens(),
                     fourth.result().get(30, TimeUnit.SECONDS).tokens());
+            assertEquals(0, batcher.active());
+        }
+    }
+
+    @Test
+    void aCompletionWaitingBehindOneCancelledMidStepGetsItsSlot() throws Exception {
+        // The shape of a hang seen in serving: every slot held a completion whose client had gone,
+        // admission had let a new one in, and the step that dropped the cancelled ones left the
+        // newcomer waiting with nothing to run, so the batcher's thread slept on it.
+        int[] prompt = tokenizer.encode("Once upon a time");
+        try (Batcher batcher = new Batcher(Decoder.of(gpt), 1, "test-batcher")) {
+            java.util.concurrent.CountDownLatch drawing = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            Batcher.Job gone = batcher.submit(prompt, generator.start(Sampling.greedy(40), null, token -> {
+                drawing.countDown();
+                try {
+                    release.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }));
+            drawing.await(30, TimeUnit.SECONDS);
+            // Mid-step: the running one's client leaves and a new one comes.
+            gone.cancel();
+            Batcher.Job next = batcher.submit(prompt, generator.start(Sampling.greedy(5), null, null));
+            Batcher.Job alsoGone = batcher.submit(prompt, generator.start(Sampling.greedy(5), null, null));
+            alsoGone.cancel();                     // one that leaves before it ever ran
+            release.countDown();
+
+            assertThrows(CancellationException.class, () -> gone.result().get(30, TimeUnit.SECONDS));
+            assertArrayEquals(generator.generate(prompt, Sampling.greedy(5), null).tokens(),
+                    next.result().get(30, TimeUnit.SECONDS).tokens());
+            assertThrows(CancellationException.class, () -> alsoGone.result().get(30, TimeUnit.SECONDS));
             assertEquals(0, batcher.active());
         }
     }

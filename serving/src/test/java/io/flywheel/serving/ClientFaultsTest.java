@@ -342,12 +342,15 @@ class ClientFaultsTest {
         throw new AssertionError(name + " stayed at " + seen + ", expected " + value);
     }
 
-    /** The server's threads (workers, event loops, the decode loop) and the client's, top frames first. */
+    /** The server's busy threads (workers, event loops, the decode loop) and the client's, top frames first. */
     private static String threadDump() {
         StringBuilder dump = new StringBuilder();
         Pattern ours = Pattern.compile("executor-thread|vert\\.x-eventloop|vert\\.x-worker|decode-|HttpClient|flywheel");
         Thread.getAllStackTraces().forEach((thread, stack) -> {
-            if (!ours.matcher(thread.getName()).find()) {
+            boolean idle = java.util.Arrays.stream(stack).anyMatch(f -> f.getMethodName().equals("park")
+                    && f.getClassName().endsWith("PoolThreadNode"))    // a worker waiting for work
+                    || stack.length > 0 && stack[0].getMethodName().equals("wait") && stack[0].getClassName().endsWith("EPoll");
+            if (!ours.matcher(thread.getName()).find() || idle) {
                 return;
             }
             dump.append('"').append(thread.getName()).append("\" ").append(thread.getState()).append('\n');
