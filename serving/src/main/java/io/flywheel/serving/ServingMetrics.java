@@ -3,10 +3,14 @@ package io.flywheel.serving;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -31,6 +35,7 @@ public class ServingMetrics {
     private final AtomicInteger waiting = new AtomicInteger();
     private final AtomicLong servedVersion = new AtomicLong();
     private final AtomicLong weightBytes = new AtomicLong();
+    private final List<Meter> gauges = new ArrayList<>();
     /** When a token was last generated or a generation last ended: the watchdog's measure of progress. */
     private volatile long lastProgress = System.nanoTime();
 
@@ -60,17 +65,27 @@ public class ServingMetrics {
         swaps = Counter.builder("flywheel.serving.swaps").description("Checkpoints swapped in").register(registry);
         // Strong references: Micrometer holds a gauge's object weakly by default, and a gauge whose
         // object was collected reads NaN and drops out of /q/metrics (seen across test restarts).
-        Gauge.builder("flywheel.serving.num.requests.running", running, AtomicInteger::get).strongReference(true)
-                .description("Requests generating now").register(registry);
-        Gauge.builder("flywheel.serving.num.requests.waiting", waiting, AtomicInteger::get).strongReference(true)
-                .description("Requests waiting for a free slot").register(registry);
-        Gauge.builder("flywheel.serving.model.version", servedVersion, AtomicLong::get).strongReference(true)
-                .description("Checkpoint version being served (0: none yet)").register(registry);
-        Gauge.builder("flywheel.serving.model.weight.bytes", weightBytes, AtomicLong::get).strongReference(true)
-                .description("Bytes of weights the served engine holds (int8 with serving.quantize=int8)").register(registry);
+        gauges.add(Gauge.builder("flywheel.serving.num.requests.running", running, AtomicInteger::get).strongReference(true)
+                .description("Requests generating now").register(registry));
+        gauges.add(Gauge.builder("flywheel.serving.num.requests.waiting", waiting, AtomicInteger::get).strongReference(true)
+                .description("Requests waiting for a free slot").register(registry));
+        gauges.add(Gauge.builder("flywheel.serving.model.version", servedVersion, AtomicLong::get).strongReference(true)
+                .description("Checkpoint version being served (0: none yet)").register(registry));
+        gauges.add(Gauge.builder("flywheel.serving.model.weight.bytes", weightBytes, AtomicLong::get).strongReference(true)
+                .description("Bytes of weights the served engine holds (int8 with serving.quantize=int8)").register(registry));
         for (String reason : new String[] {"verify", "tokenizer", "load"}) {
             swapFailureCounter(reason);
         }
+    }
+
+    /**
+     * Takes this app's gauges out of the registry as it stops: a gauge reads the object it was
+     * registered with, and a registry that outlives the app (Quarkus's test apps share one) would
+     * otherwise answer for the next app with this one's numbers.
+     */
+    @PreDestroy
+    void unregister() {
+        gauges.forEach(registry::remove);
     }
 
     AtomicInteger running() {

@@ -71,15 +71,13 @@ class ClientFaultsTest {
                 + "\"max_tokens\":60,\"n\":8,\"stream\":true}";
         // Clients that leave while they wait in line: both slots are held here, two streams queue
         // behind them and go away, then the slots come free.
-        Admission.Slot first = admission.enter();
-        Admission.Slot second = admission.enter();
-        List<Socket> queued = List.of(send("/v1/chat/completions", body), send("/v1/chat/completions", body));
-        awaitGauge(WAITING, 2);
-        for (Socket s : queued) {
-            reset(s);
-        }
-        first.close();
-        second.close();
+        try (Admission.Slot first = admission.enter(); Admission.Slot second = admission.enter()) {
+            List<Socket> queued = List.of(send("/v1/chat/completions", body), send("/v1/chat/completions", body));
+            awaitGauge(WAITING, 2);
+            for (Socket s : queued) {
+                reset(s);
+            }
+        }       // the slots come free even when this fails, so that the tests after it find a server that answers
         // Clients that leave mid-answer: after the headers, after the first event.
         for (String marker : List.of("\r\n\r\n", "data: ")) {
             List<Socket> pair = List.of(send("/v1/chat/completions", body), send("/v1/chat/completions", body));

@@ -4,6 +4,7 @@ import static io.flywheel.serving.CompletionsTest.HTTP;
 import static io.flywheel.serving.CompletionsTest.JSON;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.quarkus.test.common.ResourceArg;
@@ -34,7 +35,12 @@ class QuantizedTest {
         JsonNode choice = JSON.readTree(r.body()).get("choices").get(0);
         assertFalse(choice.get("text").asText().isEmpty(), r.body());
 
-        // The weight-bytes gauge is not asserted here: Quarkus's test apps share one meter registry,
-        // so the gauge a float32 app of an earlier test class registered answers for this one too.
+        // The gauge is this app's (each app takes its gauges out of the shared test registry as it stops):
+        // the matrices in a byte per weight, well under the float32 model's four bytes per parameter.
+        String metrics = HTTP.send(HttpRequest.newBuilder(root.resolve("/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        double bytes = metrics.lines().filter(l -> l.startsWith("flywheel_serving_model_weight_bytes"))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).findFirst().orElseThrow();
+        long float32 = 4 * (ServingResource.config.parameterCount() + ServingResource.config.width() + 1);
+        assertTrue(bytes > 0 && bytes < 0.75 * float32, bytes + " bytes of weights against " + float32 + " in float32");
     }
 }
