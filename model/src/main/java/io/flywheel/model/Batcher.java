@@ -70,11 +70,18 @@ public final class Batcher implements AutoCloseable {
         this(decoder, slots, name, null);
     }
 
-    /** @param onStep told, on the batcher's thread, how many completions each step ran (for metrics); may be null */
     public Batcher(Decoder decoder, int slots, String name, java.util.function.IntConsumer onStep) {
+        this(decoder, slots, KvCacheDtype.FLOAT32, name, onStep);
+    }
+
+    /**
+     * @param dtype  what its key/value cache holds
+     * @param onStep told, on the batcher's thread, how many completions each step ran (for metrics); may be null
+     */
+    public Batcher(Decoder decoder, int slots, KvCacheDtype dtype, String name, java.util.function.IntConsumer onStep) {
         this.decoder = decoder;
         this.onStep = onStep;
-        this.cache = decoder.cache(slots);
+        this.cache = decoder.cache(slots, dtype);
         this.running = new Job[slots];
         this.thread = new Thread(this::loop, name);
         this.thread.setDaemon(true);

@@ -150,9 +150,14 @@ public final class Decoder implements AutoCloseable {
         return bytes + (head instanceof Int8Matrix q ? q.bytes() : 0);
     }
 
-    /** A key/value cache with room for {@code slots} sequences of up to the context length each. */
+    /** A float32 key/value cache with room for {@code slots} sequences of up to the context length each. */
     public Cache cache(int slots) {
-        return new Cache(slots);
+        return new Cache(slots, KvCacheDtype.FLOAT32);
+    }
+
+    /** A key/value cache with room for {@code slots} sequences of up to the context length each, held as {@code dtype}. */
+    public Cache cache(int slots, KvCacheDtype dtype) {
+        return new Cache(slots, dtype);
     }
 
     /** Frees the scratch memory, and the weights when they are this decoder's own copy. */
@@ -171,27 +176,47 @@ public final class Decoder implements AutoCloseable {
      * Room for sequences: per layer, slot and head, the keys and values of every position the slot
      * has seen, [position, hd] each, so that one head's attention reads one contiguous block. (Laid
      * out as training's [position, C], a head's keys were hd floats of every C: a 16-slot step of
-     * L8 d512 took 23 ms against 19 ms now.)
+     * L8 d512 took 23 ms against 19 ms now.) In bfloat16, {@link Bf16KeyValues} holds them instead,
+     * on the Java heap.
      */
     public final class Cache implements AutoCloseable {
         private final int slots;
-        private final Floats keys;
+        private final KvCacheDtype dtype;
+        private final Floats keys;             // float32: [layer][slot][head][position][hd]; else null
         private final Floats values;
+        private final Bf16KeyValues bf16;      // bfloat16; else null
         private final int[] length;
 
-        private Cache(int slots) {
+        private Cache(int slots, KvCacheDtype dtype) {
             if (slots < 1) {
                 throw new IllegalArgumentException("a cache needs at least one slot, found " + slots);
             }
             this.slots = slots;
-            long size = (long) config.layers() * slots * T * C;
-            this.keys = Floats.zeros(size);
-            this.values = Floats.zeros(size);
+            this.dtype = dtype;
+            if (dtype == KvCacheDtype.BFLOAT16) {
+                this.bf16 = new Bf16KeyValues(config.layers(), slots, H, hd, T);
+                this.keys = null;
+                this.values = null;
+            } else {
+                long size = (long) config.layers() * slots * T * C;
+                this.bf16 = null;
+                this.keys = Floats.zeros(size);
+                this.values = Floats.zeros(size);
+            }
             this.length = new int[slots];
         }
 
         public int slots() {
             return slots;
+        }
+
+        public KvCacheDtype dtype() {
+            return dtype;
+        }
+
+        /** Bytes of keys and values it holds. */
+        public long bytes() {
+            return bf16 != null ? bf16.bytes() : 4L * (keys.size() + values.size());
         }
 
         /** Tokens in {@code slot} so far. */
@@ -216,8 +241,10 @@ public final class Decoder implements AutoCloseable {
 
         @Override
         public void close() {
-            keys.close();
-            values.close();
+            if (keys != null) {
+                keys.close();
+                values.close();
+            }
         }
     }
 
@@ -270,6 +297,10 @@ public final class Decoder implements AutoCloseable {
                 int rows = tokens[i].length;
                 int start = cache.length[slot];
                 int seen = start + rows;
+                if (cache.bf16 != null) {
+                    attendBf16(cache.bf16, l, slot, first[i], rows, start);
+                    continue;
+                }
                 for (int h = 0; h < H; h++) {
                     for (int r = 0; r < rows; r++) {
                         int from = (first[i] + r) * C + h * hd;
@@ -322,6 +353,40 @@ public final class Decoder implements AutoCloseable {
             rewards[i] = reward(f, s.lnf + last[i] * C);
         }
         return new Output(logits, rewards);
+    }
+
+    /**
+     * Attention for one sequence's {@code rows} new rows (from {@code first} of the scratch) over a
+     * bfloat16 cache: the rows' keys and values are stored first, rounded, so that every position
+     * is read back as the cache holds it. One row runs {@link Bf16KeyValues#attend}; more go
+     * through sgemm on the head unpacked to float32, as a float32 cache's do.
+     */
+    private void attendBf16(Bf16KeyValues cache, int layer, int slot, int first, int rows, int start) {
+        Floats f = s.f;
+        int seen = start + rows;
+        for (int r = 0; r < rows; r++) {
+            f.read(s.k + (first + r) * C, s.keyRow, 0, C);
+            f.read(s.v + (first + r) * C, s.valueRow, 0, C);
+            for (int h = 0; h < H; h++) {
+                cache.put(layer, slot, h, start + r, s.keyRow, h * hd, s.valueRow, h * hd);
+            }
+        }
+        if (rows == 1) {
+            f.read(s.q + first * C, s.queryRow, 0, C);
+            for (int h = 0; h < H; h++) {
+                cache.attend(layer, slot, h, seen, s.queryRow, h * hd, scale, s.outRow, h * hd, s.work);
+            }
+            f.write(s.atty + first * C, s.outRow, 0, C);
+            return;
+        }
+        for (int h = 0; h < H; h++) {
+            cache.unpack(layer, slot, h, seen, s.headKeys, s.headValues);
+            f.write(s.keys, s.headKeys, 0, seen * hd);
+            f.write(s.values, s.headValues, 0, seen * hd);
+            Blas.sgemm(false, true, rows, seen, hd, scale, f, s.q + first * C + h * hd, C, f, s.keys, hd, 0f, f, s.scores, seen);
+            Kernels.causalSoftmax(f, s.scores, rows, start);
+            Blas.sgemm(false, false, rows, hd, seen, 1f, f, s.scores, seen, f, s.values, hd, 0f, f, s.atty + first * C + h * hd, C);
+        }
     }
 
     /** The reward head on one final hidden state. */
@@ -384,6 +449,12 @@ public final class Decoder implements AutoCloseable {
         final int scores;      // one head's [new rows, seen positions] block
         final int lnf;         // [outputs, C]
         final int logits;      // [outputs, V]
+        final int keys, values; // [T, hd] each: one head of a bfloat16 cache, unpacked for sgemm
+        // On the heap, for a bfloat16 cache's loops: one row's query, key, value and output [C],
+        // attention's work, and one head's keys and values unpacked [T, hd].
+        final float[] queryRow = new float[C], keyRow = new float[C], valueRow = new float[C], outRow = new float[C];
+        final float[] work = new float[Bf16KeyValues.workSize(T, hd)];
+        final float[] headKeys = new float[T * hd], headValues = new float[T * hd];
 
         Scratch(int rows, int outputs, int scoreSize) {
             this.rows = rows;
@@ -404,6 +475,8 @@ public final class Decoder implements AutoCloseable {
             scores = (int) next; next += scoreSize;
             lnf = (int) next; next += (long) outputs * C;
             logits = (int) next; next += (long) outputs * V;
+            keys = (int) next; next += (long) T * hd;
+            values = (int) next; next += (long) T * hd;
             f = Floats.zeros(Math.toIntExact(next));
         }
     }

@@ -11,21 +11,28 @@ import java.util.Map;
 public final class Inference implements AutoCloseable {
 
     private final Decoder decoder;
+    private final KvCacheDtype kvDtype;
     private Decoder.Cache scoring;     // one slot for whole-sequence scores, reused
 
     /** Over a training model's live weights. */
     public Inference(Gpt model) {
-        this.decoder = Decoder.of(model);
+        this(Decoder.of(model));
     }
 
     /** Over its own copy of {@code weights} (a frozen model); the arrays may be freed afterwards. */
     public Inference(GptConfig config, Map<String, org.nd4j.linalg.api.ndarray.INDArray> weights) {
-        this.decoder = Decoder.copyOf(config, weights);
+        this(Decoder.copyOf(config, weights));
     }
 
     /** Over {@code decoder}, which it then owns: {@link #close} closes it. */
     public Inference(Decoder decoder) {
+        this(decoder, KvCacheDtype.FLOAT32);
+    }
+
+    /** Over {@code decoder}, which it then owns, with caches that hold {@code kvDtype} (as serving's batcher holds them). */
+    public Inference(Decoder decoder, KvCacheDtype kvDtype) {
         this.decoder = decoder;
+        this.kvDtype = kvDtype;
     }
 
     public GptConfig config() {
@@ -54,7 +61,7 @@ public final class Inference implements AutoCloseable {
 
     private synchronized Decoder.Output score(int[] tokens) {
         if (scoring == null) {
-            scoring = decoder.cache(1);
+            scoring = decoder.cache(1, kvDtype);
         }
         scoring.clear(0);
         return decoder.forward(scoring, new int[] {0}, new int[][] {tokens}, true);
@@ -121,7 +128,7 @@ public final class Inference implements AutoCloseable {
 
     /** One sequence being generated: its own one-slot cache. Not thread-safe. */
     public final class Session implements AutoCloseable {
-        private final Decoder.Cache cache = decoder.cache(1);
+        private final Decoder.Cache cache = decoder.cache(1, kvDtype);
 
         private Session() {}
 

@@ -163,22 +163,61 @@ class DecoderTest {
                  Decoder int8 = Decoder.copyOf(config, gpt.parameters(), Quantization.INT8)) {
                 float[] a = full.forward(full.cache(1), new int[] {0}, new int[][] {row}, true).logits()[0];
                 float[] b = int8.forward(int8.cache(1), new int[] {0}, new int[][] {row}, true).logits()[0];
-                float min = Float.MAX_VALUE;
-                float max = -Float.MAX_VALUE;
-                float worst = 0;
-                for (int i = 0; i < a.length; i++) {
-                    min = Math.min(min, a[i]);
-                    max = Math.max(max, a[i]);
-                    worst = Math.max(worst, Math.abs(a[i] - b[i]));
-                }
-                assertTrue(worst > 0, "int8 is not float32");
-                assertTrue(worst <= 0.01f * (max - min), "tied " + tied + ": the largest logit difference " + worst
-                        + " against a range of " + (max - min));
+                assertDifferentButWithin(a, b, 0.01f, "int8, tied " + tied);
                 long matrixFloats = config.parameterCount() - (new Layout(config, name -> !Decoder.isMatrix(name))).size;
                 // A byte per matrix weight instead of four; scales and padded columns add a few percent here.
                 assertEquals(full.weightBytes() - 3 * matrixFloats, int8.weightBytes(), 0.08 * matrixFloats);
             }
         }
+    }
+
+    @Test
+    void aBfloat16CacheDecodesAsItsOwnFullForwardAndNearTheFloat32One() {
+        // Head sizes 8 (the scalar loops) and 32 (whole vectors); 40 positions span two key blocks of 32.
+        for (int[] shape : new int[][] {{3, 24}, {2, 64}}) {
+            GptConfig config = new GptConfig(41, 40, 2, shape[0], shape[1], 4, 0.0, true);
+            Gpt gpt = model(config, 6);
+            Decoder decoder = Decoder.of(gpt);
+            int[] row = tokens(40, 41);
+            row[5] = row[20] = row[33] = 7;
+            String what = "head size " + config.headSize();
+            // Every position in one pass: its rows go through sgemm over the cache unpacked to float32.
+            Decoder.Cache wide = decoder.cache(1, KvCacheDtype.BFLOAT16);
+            float[] full = decoder.forward(wide, new int[] {0}, new int[][] {row}, true).logits()[0];
+            // A prompt of 5, then one row at a time through the bfloat16 loops, in slot 1 of 2 beside another sequence.
+            Decoder.Cache cache = decoder.cache(2, KvCacheDtype.BFLOAT16);
+            assertEquals(KvCacheDtype.BFLOAT16, cache.dtype());
+            decoder.forward(cache, new int[] {0}, new int[][] {tokens(4, 41)}, false);
+            float[] prompt = decoder.forward(cache, new int[] {1}, new int[][] {java.util.Arrays.copyOf(row, 5)}, false).logits()[0];
+            assertRow(full, 4, prompt, 0, 41, what + ", the prompt's last position");
+            for (int t = 5; t < 40; t++) {
+                Decoder.Output both = decoder.forward(cache, new int[] {1, 0}, new int[][] {{row[t]}, {row[t] % 3}}, false);
+                assertRow(full, t, both.logits()[0], 0, 41, what + ", position " + t);
+            }
+            // Against float32: rounded keys and values move the logits, a little.
+            float[] exact = decoder.forward(decoder.cache(1), new int[] {0}, new int[][] {row}, true).logits()[0];
+            assertDifferentButWithin(exact, full, 0.02f, "bfloat16, " + what);
+            // Layers x slots x width x 2 bytes, for the values' 40 positions and the keys' 64 (two whole blocks).
+            assertEquals(2L * 2 * shape[1] * 2 * (40 + 64), cache.bytes());
+            assertEquals(2L * 2 * shape[1] * 4 * (40 + 40), decoder.cache(2).bytes());
+        }
+        IllegalArgumentException odd = assertThrows(IllegalArgumentException.class,
+                () -> Decoder.of(Gpt.initialize(new GptConfig(41, 8, 1, 2, 10, 4, 0.0, true), 1)).cache(1, KvCacheDtype.BFLOAT16));
+        assertTrue(odd.getMessage().contains("even head size"), odd.getMessage());
+    }
+
+    /** {@code actual} is not {@code exact}, and no logit is further from it than {@code share} of exact's range. */
+    private static void assertDifferentButWithin(float[] exact, float[] actual, float share, String what) {
+        float min = Float.MAX_VALUE;
+        float max = -Float.MAX_VALUE;
+        float worst = 0;
+        for (int i = 0; i < exact.length; i++) {
+            min = Math.min(min, exact[i]);
+            max = Math.max(max, exact[i]);
+            worst = Math.max(worst, Math.abs(exact[i] - actual[i]));
+        }
+        assertTrue(worst > 0, what + " gives the float32 logits exactly");
+        assertTrue(worst <= share * (max - min), what + ": the largest logit difference " + worst + " against a range of " + (max - min));
     }
 
     private static void assertRow(float[] expected, int expectedRow, float[] actual, int actualRow, int v, String what) {

@@ -7,6 +7,7 @@ import io.flywheel.model.Generator;
 import io.flywheel.model.Gpt;
 import io.flywheel.model.GptConfig;
 import io.flywheel.model.Inference;
+import io.flywheel.model.KvCacheDtype;
 import io.flywheel.model.Quantization;
 import io.flywheel.model.Sampling;
 import java.util.Arrays;
@@ -43,11 +44,11 @@ public final class Engine {
 
     /**
      * Copies {@code weights} into the engine's layout, quantized as asked (the arrays are freed here), and starts a
-     * batcher with room for {@code slots} generations at once;
+     * batcher with room for {@code slots} generations at once in a {@code kvCacheDtype} cache;
      * {@code onStep} hears how many ran in each decode step.
      */
     Engine(long version, String sha256, GptConfig config, Map<String, INDArray> weights, Quantization quantization,
-           Tokenizer tokenizer, int slots, IntConsumer onStep) {
+           KvCacheDtype kvCacheDtype, Tokenizer tokenizer, int slots, IntConsumer onStep) {
         this.version = version;
         this.sha256 = sha256;
         this.config = config;
@@ -58,8 +59,8 @@ public final class Engine {
             weights.values().forEach(INDArray::close);
         }
         this.weightBytes = decoder.weightBytes();
-        this.inference = new Inference(decoder);
-        this.batcher = new Batcher(decoder, slots, "decode-v" + version, onStep);
+        this.inference = new Inference(decoder, kvCacheDtype);
+        this.batcher = new Batcher(decoder, slots, kvCacheDtype, "decode-v" + version, onStep);
         this.tokenizer = tokenizer;
     }
 

@@ -4,6 +4,8 @@ import io.flywheel.core.checkpoint.CheckpointStore;
 import io.flywheel.core.records.CheckpointEvent;
 import io.flywheel.core.tokenizer.Tokenizer;
 import io.flywheel.core.tokenizer.TokenizerFiles;
+import io.flywheel.model.Blas;
+import io.flywheel.model.KvCacheDtype;
 import io.flywheel.model.ModelCheckpoint;
 import io.flywheel.model.Quantization;
 import io.flywheel.model.Sampling;
@@ -43,6 +45,7 @@ public class ModelRegistry {
     private final ServingMetrics metrics;
     private final Tokenizer tokenizer;
     private final Quantization quantization;
+    private final KvCacheDtype kvCacheDtype;
     private final AtomicReference<Engine> current = new AtomicReference<>();
     private final ExecutorService loader = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "model-loader");
@@ -57,6 +60,8 @@ public class ModelRegistry {
         this.metrics = metrics;
         this.quantization = Quantization.of(config.quantize());
         quantization.checkAvailable();
+        this.kvCacheDtype = KvCacheDtype.of(config.kvCacheDtype());
+        Blas.threads(config.blasThreads());
         try {
             this.tokenizer = TokenizerFiles.load(config.tokenizer());
         } catch (IOException e) {
@@ -213,8 +218,8 @@ public class ModelRegistry {
         }
         Engine engine;
         try {
-            engine = new Engine(version, weights.stored().sha256(), weights.config(), weights.weights(), quantization, tokenizer,
-                    config.maxRunning(), metrics::decodeStep);
+            engine = new Engine(version, weights.stored().sha256(), weights.config(), weights.weights(), quantization, kvCacheDtype,
+                    tokenizer, config.maxRunning(), metrics::decodeStep);
         } catch (RuntimeException e) {
             refuse("load", version, e.toString());
             return false;
@@ -237,8 +242,8 @@ public class ModelRegistry {
             old.retire();
         }
         metrics.swapped(version, System.nanoTime() - started, engine.weightBytes());
-        LOG.infof("serving model %s version %d (%s, %s weights, %.1f MB) after %.0f ms%s", config.modelName(), version,
-                engine.sha256().substring(0, 12), quantization, engine.weightBytes() / 1e6, (System.nanoTime() - started) / 1e6,
+        LOG.infof("serving model %s version %d (%s, %s weights, %.1f MB, a %s key/value cache) after %.0f ms%s", config.modelName(),
+                version, engine.sha256().substring(0, 12), quantization, engine.weightBytes() / 1e6, kvCacheDtype, (System.nanoTime() - started) / 1e6,
                 old == null ? "" : ", replacing version " + old.version());
         return true;
     }

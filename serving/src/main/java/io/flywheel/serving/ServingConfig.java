@@ -29,7 +29,8 @@ public interface ServingConfig {
 
     /**
      * Generations that run at once: they share one decode step per token (continuous batching),
-     * and each holds a slot of the engine's key/value cache (layers x context x width x 8 bytes).
+     * and each holds a slot of the engine's key/value cache (layers x context x width x 8 bytes in
+     * float32, 4 in bfloat16).
      */
     @WithDefault("16")
     int maxRunning();
@@ -42,6 +43,23 @@ public interface ServingConfig {
      */
     @WithDefault("none")
     String quantize();
+
+    /**
+     * What the key/value cache holds keys and values in: {@code float32}, or {@code bfloat16} (half
+     * the cache's memory and of what a decode step reads from it, so more generations at once decode
+     * faster, at a small cost in loss, docs/benchmarks.md). vLLM's {@code kv_cache_dtype}.
+     */
+    @WithDefault("float32")
+    String kvCacheDtype();
+
+    /**
+     * Threads OpenBLAS may use for one of the decoder's multiplies (it is the process's only BLAS
+     * user). One, whatever {@code OMP_NUM_THREADS} says: a decode step is about 1,500 multiplies
+     * of 512 x 32 tiles, too small to split, and at two threads this machine decoded one stream of
+     * L8 d512 at 49-118 tokens/s against 120-182 at one (docs/benchmarks.md, "Decode").
+     */
+    @WithDefault("1")
+    int blasThreads();
 
     /** Requests that may wait for a free slot; beyond them a request is refused with 503. */
     @WithDefault("32")

@@ -16,6 +16,7 @@ import io.flywheel.model.Decoder;
 import io.flywheel.model.Gpt;
 import io.flywheel.model.GptConfig;
 import io.flywheel.model.Inference;
+import io.flywheel.model.KvCacheDtype;
 import io.flywheel.model.MatmulPeak;
 import io.flywheel.model.ModelCheckpoint;
 import io.flywheel.model.OptimizerConfig;
@@ -224,36 +225,38 @@ public final class TrainerBenchmark {
     }
 
     /**
-     * Serving's int8 weights against float32 on the model just trained: the validation loss of the
-     * last checkpoint through serving's decoder both ways (each document in windows of the
-     * context, every target predicted once).
+     * Serving's int8 weights and its bfloat16 key/value cache against float32 on the model just
+     * trained: the validation loss of the last checkpoint through serving's decoder each way (each
+     * document in windows of the context, every target predicted once).
      */
     private static void quantizedLoss(Path checkpoints, Tokenizer tokenizer, List<String> docs) throws IOException {
         CheckpointStore store = CheckpointStore.open(checkpoints);
         long version = store.latest().orElseThrow();
         ModelCheckpoint.Weights w = ModelCheckpoint.loadWeights(store.open(version).folder(), null);
-        int T = w.config().contextLength();
         List<int[]> encoded = docs.stream().map(tokenizer::encode).toList();
-        double[] loss = new double[Quantization.values().length];
-        for (Quantization q : Quantization.values()) {
-            double nll = 0;
-            long tokens = 0;
-            try (Inference inference = new Inference(Decoder.copyOf(w.config(), w.weights(), q))) {
-                for (int[] ids : encoded) {
-                    for (int from = 0; from + 1 < ids.length; from += T) {
-                        int[] window = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + T + 1));
-                        nll += inference.negativeLogLikelihood(window);
-                        tokens += window.length - 1;
-                    }
+        double full = loss(w, Quantization.NONE, KvCacheDtype.FLOAT32, encoded, version);
+        double int8 = loss(w, Quantization.INT8, KvCacheDtype.FLOAT32, encoded, version);
+        double bf16 = loss(w, Quantization.NONE, KvCacheDtype.BFLOAT16, encoded, version);
+        System.out.printf(Locale.ROOT, "int8 - float32: %+.5f nats/token (%+.3f%%)%n", int8 - full, 100 * (int8 - full) / full);
+        System.out.printf(Locale.ROOT, "bfloat16 cache - float32: %+.5f nats/token (%+.3f%%)%n", bf16 - full, 100 * (bf16 - full) / full);
+    }
+
+    private static double loss(ModelCheckpoint.Weights w, Quantization q, KvCacheDtype kv, List<int[]> encoded, long version) {
+        int T = w.config().contextLength();
+        double nll = 0;
+        long tokens = 0;
+        try (Inference inference = new Inference(Decoder.copyOf(w.config(), w.weights(), q), kv)) {
+            for (int[] ids : encoded) {
+                for (int from = 0; from + 1 < ids.length; from += T) {
+                    int[] window = Arrays.copyOfRange(ids, from, Math.min(ids.length, from + T + 1));
+                    nll += inference.negativeLogLikelihood(window);
+                    tokens += window.length - 1;
                 }
             }
-            loss[q.ordinal()] = nll / tokens;
-            System.out.printf(Locale.ROOT, "checkpoint %d through serving's decoder, weights %s: validation loss %.5f nats/token over %,d tokens%n",
-                    version, q, loss[q.ordinal()], tokens);
         }
-        double none = loss[Quantization.NONE.ordinal()];
-        double int8 = loss[Quantization.INT8.ordinal()];
-        System.out.printf(Locale.ROOT, "int8 - float32: %+.5f nats/token (%+.3f%%)%n", int8 - none, 100 * (int8 - none) / none);
+        System.out.printf(Locale.ROOT, "checkpoint %d through serving's decoder, weights %s, a %s cache: validation loss %.5f nats/token over %,d tokens%n",
+                version, q, kv, nll / tokens, tokens);
+        return nll / tokens;
     }
 
     /** Random inputs and targets, [batch][context] each (speed does not depend on them). */

@@ -59,6 +59,18 @@ class BenchCliTest {
         assertEquals(4.0 * (j.get("parameters").asLong() + 16 + 1) / 1e6, j.get("weight_mb").asDouble(), 1e-9);
         double p50 = j.get("p50_ttft_ms").asDouble();
         assertTrue(p50 > 0 && j.get("p99_ttft_ms").asDouble() >= p50, lines[0]);
+        assertEquals("float32", j.get("kv_cache_dtype").asText());
+    }
+
+    @Test
+    void aBfloat16CacheDecodesTheSameShape() throws Exception {
+        Cli.Result r = Cli.run("bench", "decode", "--layers", "1", "--heads", "2", "--width", "64", "--vocab", "64",
+                "--context", "40", "--clients", "2", "--prompt", "4", "--tokens", "36", "--rounds", "1", "--threads", "1",
+                "--kv-cache-dtype", "bf16");
+        assertEquals(0, r.exit(), r.stderr());
+        JsonNode j = new ObjectMapper().readTree(r.out().strip());
+        assertEquals("bfloat16", j.get("kv_cache_dtype").asText());
+        assertTrue(j.get("tokens_per_s").asDouble() > 0, r.out());
     }
 
     @Test
@@ -87,10 +99,13 @@ class BenchCliTest {
     }
 
     @Test
-    void aDecodeThatDoesNotFitItsContextOrAnUnknownQuantizationIsAUsageError() throws Exception {
+    void aDecodeThatDoesNotFitItsContextOrAnUnknownQuantizationOrCacheDtypeIsAUsageError() throws Exception {
         Cli.Result int4 = Cli.run("bench", "decode", "--quantize", "int4");
         assertEquals(2, int4.exit(), int4.stderr());
         assertTrue(int4.stderr().contains("unknown quantization 'int4'"), int4.stderr());
+        Cli.Result fp8 = Cli.run("bench", "decode", "--kv-cache-dtype", "fp8");
+        assertEquals(2, fp8.exit(), fp8.stderr());
+        assertTrue(fp8.stderr().contains("unknown key/value cache dtype 'fp8'"), fp8.stderr());
         Cli.Result r = Cli.run("bench", "decode", "--context", "16", "--prompt", "10", "--tokens", "8");
         assertEquals(2, r.exit(), r.stderr());
         assertTrue(r.stderr().contains("do not fit --context 16"), r.stderr());

@@ -6,6 +6,7 @@ import io.flywheel.core.serde.Json;
 import io.flywheel.model.Blas;
 import io.flywheel.model.DecodeBench;
 import io.flywheel.model.GptConfig;
+import io.flywheel.model.KvCacheDtype;
 import io.flywheel.model.Quantization;
 import io.flywheel.model.TrainingBench;
 import java.nio.charset.StandardCharsets;
@@ -116,6 +117,9 @@ public final class BenchCommand implements Runnable {
         int rounds;
         @Option(names = "--quantize", defaultValue = "none", description = "Weights as serving.quantize holds them: none or int8 (default ${DEFAULT-VALUE}).")
         String quantize;
+        @Option(names = "--kv-cache-dtype", defaultValue = "float32",
+                description = "The key/value cache as serving.kv-cache-dtype holds it: float32 or bfloat16 (default ${DEFAULT-VALUE}).")
+        String kvCacheDtype;
 
         @Override
         public Integer call() throws Exception {
@@ -132,9 +136,16 @@ public final class BenchCommand implements Runnable {
             } catch (IllegalArgumentException e) {
                 throw new UsageError("--quantize: " + e.getMessage(), e);
             }
+            KvCacheDtype kvDtype;
+            try {
+                kvDtype = KvCacheDtype.of(kvCacheDtype);
+            } catch (IllegalArgumentException e) {
+                throw new UsageError("--kv-cache-dtype: " + e.getMessage(), e);
+            }
             Blas.threads(shape.threads());
-            DecodeBench.Result r = DecodeBench.run(config, quantization, clients, prompt, tokens, rounds, 1);
+            DecodeBench.Result r = DecodeBench.run(config, quantization, kvDtype, clients, prompt, tokens, rounds, 1);
             print(shape.json(config).put("clients", clients).put("prompt", prompt).put("tokens", tokens).put("quantize", quantization.toString())
+                    .put("kv_cache_dtype", kvDtype.toString())
                     .put("tokens_per_s", r.tokensPerSecond()).put("steps_per_s", r.stepsPerSecond())
                     .put("bound_tokens_per_s", r.boundStepsPerSecond()).put("of_bound", r.ofBound())
                     .put("bandwidth_gb_s", r.bandwidth() / 1e9).put("weight_mb", r.weightBytes() / 1e6)
