@@ -37,7 +37,6 @@ final class Bf16KeyValues {
     static final int BLOCK = 32;
     private static final int PAIRS = BLOCK / 2;
 
-    private final int slots;
     private final int heads;
     private final int hd;
     private final int context;
@@ -50,7 +49,6 @@ final class Bf16KeyValues {
         if (hd % 2 != 0) {
             throw new IllegalArgumentException("a bfloat16 key/value cache needs an even head size, found " + hd);
         }
-        this.slots = slots;
         this.heads = heads;
         this.hd = hd;
         this.context = context;
@@ -71,6 +69,11 @@ final class Bf16KeyValues {
 
     private int keyBase(int slot, int head) {
         return (slot * heads + head) * keyInts;
+    }
+
+    /** The int holding position {@code t}'s dimension 0 of the head's keys (dimension d lies d · 16 ints on). */
+    private int keyAt(int slot, int head, int t) {
+        return keyBase(slot, head) + t / BLOCK * hd * PAIRS + t % BLOCK / 2;
     }
 
     private int valueBase(int slot, int head) {
@@ -101,10 +104,10 @@ final class Bf16KeyValues {
     /** Stores position {@code t}'s key {@code k[kOff .. + hd)} and value {@code v[vOff .. + hd)}, rounded. */
     void put(int layer, int slot, int head, int t, float[] k, int kOff, float[] v, int vOff) {
         int[] kl = keys[layer];
-        int block = keyBase(slot, head) + t / BLOCK * hd * PAIRS + t % BLOCK / 2;
+        int first = keyAt(slot, head, t);
         int half = t % 2;
         for (int d = 0; d < hd; d++) {
-            int at = block + d * PAIRS;
+            int at = first + d * PAIRS;
             kl[at] = withHalf(kl[at], half, round(k[kOff + d]));
         }
         int[] vl = values[layer];
@@ -120,9 +123,8 @@ final class Bf16KeyValues {
      */
     void unpack(int layer, int slot, int head, int seen, float[] keysOut, float[] valuesOut) {
         int[] kl = keys[layer];
-        int kb = keyBase(slot, head);
         for (int t = 0; t < seen; t++) {
-            int at = kb + t / BLOCK * hd * PAIRS + t % BLOCK / 2;
+            int at = keyAt(slot, head, t);
             boolean odd = t % 2 == 1;
             for (int d = 0; d < hd; d++) {
                 int pair = kl[at + d * PAIRS];

@@ -181,7 +181,6 @@ public final class Decoder implements AutoCloseable {
      */
     public final class Cache implements AutoCloseable {
         private final int slots;
-        private final KvCacheDtype dtype;
         private final Floats keys;             // float32: [layer][slot][head][position][hd]; else null
         private final Floats values;
         private final Bf16KeyValues bf16;      // bfloat16; else null
@@ -192,7 +191,6 @@ public final class Decoder implements AutoCloseable {
                 throw new IllegalArgumentException("a cache needs at least one slot, found " + slots);
             }
             this.slots = slots;
-            this.dtype = dtype;
             if (dtype == KvCacheDtype.BFLOAT16) {
                 this.bf16 = new Bf16KeyValues(config.layers(), slots, H, hd, T);
                 this.keys = null;
@@ -211,7 +209,7 @@ public final class Decoder implements AutoCloseable {
         }
 
         public KvCacheDtype dtype() {
-            return dtype;
+            return bf16 != null ? KvCacheDtype.BFLOAT16 : KvCacheDtype.FLOAT32;
         }
 
         /** Bytes of keys and values it holds. */

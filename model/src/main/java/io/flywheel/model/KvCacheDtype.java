@@ -28,11 +28,6 @@ public enum KvCacheDtype {
         throw new IllegalArgumentException("unknown key/value cache dtype '" + name + "': use float32 or bfloat16");
     }
 
-    /** Bytes per cached key or value element. */
-    public int bytes() {
-        return this == FLOAT32 ? 4 : 2;
-    }
-
     @Override
     public String toString() {
         return name;

@@ -123,14 +123,7 @@ class BatcherTest {
         try (Batcher batcher = new Batcher(Decoder.of(gpt), 1, "test-batcher")) {
             java.util.concurrent.CountDownLatch drawing = new java.util.concurrent.CountDownLatch(1);
             java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
-            Batcher.Job gone = batcher.submit(prompt, generator.start(Sampling.greedy(40), null, token -> {
-                drawing.countDown();
-                try {
-                    release.await(30, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }));
+            Batcher.Job gone = batcher.submit(prompt, generator.start(Sampling.greedy(40), null, holdEachToken(drawing, release)));
             drawing.await(30, TimeUnit.SECONDS);
             // Mid-step: the running one's client leaves and a new one comes.
             gone.cancel();
@@ -153,14 +146,7 @@ class BatcherTest {
         Batcher batcher = new Batcher(Decoder.of(gpt), 1, "test-batcher");
         java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
-        Batcher.Job running = batcher.submit(prompt, generator.start(Sampling.greedy(40), null, token -> {
-            started.countDown();
-            try {
-                release.await(30, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }));
+        Batcher.Job running = batcher.submit(prompt, generator.start(Sampling.greedy(40), null, holdEachToken(started, release)));
         Batcher.Job waiting = batcher.submit(prompt, generator.start(Sampling.greedy(5), null, null));
         started.await(30, TimeUnit.SECONDS);
         Thread closer = new Thread(batcher::close);
@@ -175,5 +161,18 @@ class BatcherTest {
         assertThrows(CancellationException.class, () -> waiting.result().get(30, TimeUnit.SECONDS));
         assertThrows(CancellationException.class, () -> running.result().get(30, TimeUnit.SECONDS));
         assertThrows(IllegalStateException.class, () -> batcher.submit(prompt, generator.start(Sampling.greedy(5), null, null)));
+    }
+
+    /** A token callback that says a token was drawn, then holds the batcher's thread until {@code release} opens. */
+    private static java.util.function.IntConsumer holdEachToken(java.util.concurrent.CountDownLatch drawn,
+                                                                java.util.concurrent.CountDownLatch release) {
+        return token -> {
+            drawn.countDown();
+            try {
+                release.await(30, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
     }
 }
