@@ -34,8 +34,8 @@ public final class DecodeBench {
         }
     }
 
-    public static Result run(GptConfig config, Quantization quantization, KvCacheDtype kvDtype, int clients, int prompt, int tokens,
-                             int rounds, long seed) throws Exception {
+    public static Result run(GptConfig config, Quantization quantization, KvCacheDtype kvDtype, int threads, int clients, int prompt,
+                             int tokens, int rounds, long seed) throws Exception {
         if (clients < 1 || prompt < 1 || tokens < 1 || rounds < 1) {
             throw new IllegalArgumentException("need clients, prompt, tokens and rounds of at least 1");
         }
@@ -53,6 +53,7 @@ public final class DecodeBench {
         // Serving's decoder: its own copy of the weights, float32 tiles or int8, and a cache as serving's.
         try (Decoder decoder = Decoder.copyOf(config, model.parameters(), quantization);
              Batcher batcher = new Batcher(decoder, clients, kvDtype, "bench-decode", null)) {
+            decoder.useThreads(threads);
             weightBytes = decoder.weightBytes();
             for (int r = -1; r < rounds; r++) {       // round -1 warms up
                 List<Greedy> runs = new ArrayList<>();

@@ -41,6 +41,7 @@ public final class Decoder implements AutoCloseable {
     private final Matrix head;
 
     private Scratch s;
+    private int threads = 1;
 
     /** A block's six matrices: attention's query, key, value and output, the MLP's two. */
     private record BlockMatrices(Matrix q, Matrix k, Matrix v, Matrix o, Matrix fc, Matrix proj) {}
@@ -116,23 +117,46 @@ public final class Decoder implements AutoCloseable {
         });
         quantization.checkAvailable();
         boolean int8 = quantization == Quantization.INT8;
-        Layout layout = int8 ? new Layout(config, name -> !isMatrix(name)) : new Layout(config);
+        // Our own multiplies hold the matrices on the heap; without the Vector API, float32 tiles
+        // in the block go to OpenBLAS (slower for a few rows, docs/benchmarks.md).
+        boolean ours = int8 || VectorMath.AVAILABLE;
+        Layout layout = ours ? new Layout(config, name -> !isMatrix(name)) : new Layout(config);
         Floats block = Floats.zeros(layout.size);
-        try (Floats scratch = Floats.zeros((long) config.width() * Math.max(config.mlpRatio() * config.width(), config.vocabSize()))) {
+        try (Floats scratch = Floats.zeros(ours ? 1 : (long) config.width() * Math.max(config.mlpRatio() * config.width(), config.vocabSize()))) {
             layout.offsets().forEach((name, offset) -> {
                 INDArray source = weights.get(name);
                 if (source != null) {
                     block.view(offset, shapes.get(name)).assign(source.castTo(DataType.FLOAT));
                 }
             });
-            Matrices matrix = int8
-                    ? (name, offset, rows, cols) -> Int8Matrix.quantize(weights.get(name).castTo(DataType.FLOAT).dup('c').data().asFloat(), rows, cols)
-                    : (name, offset, rows, cols) -> Matrix.Tiled.pack(block, offset, rows, cols, scratch);
+            Matrices matrix;
+            if (int8) {
+                matrix = (name, offset, rows, cols) -> Int8Matrix.quantize(rowMajor(weights.get(name)), rows, cols);
+            } else if (ours) {
+                matrix = (name, offset, rows, cols) -> Float32Matrix.of(rowMajor(weights.get(name)), rows, cols);
+            } else {
+                matrix = (name, offset, rows, cols) -> Matrix.Tiled.pack(block, offset, rows, cols, scratch);
+            }
             return new Decoder(config, layout, block, true, matrix);
         } catch (RuntimeException e) {
             block.close();
             throw e;
         }
+    }
+
+    private static float[] rowMajor(INDArray a) {
+        return a.castTo(DataType.FLOAT).dup('c').data().asFloat();
+    }
+
+    /**
+     * Splits each weight multiply of a step among {@code threads} threads, where the matrices are
+     * our own (a float32 or int8 copy on the Vector API); one by default.
+     */
+    public synchronized void useThreads(int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be at least 1, found " + threads);
+        }
+        this.threads = threads;
     }
 
     public GptConfig config() {
@@ -144,10 +168,14 @@ public final class Decoder implements AutoCloseable {
         long bytes = 4L * w.size();
         for (BlockMatrices m : matrices) {
             for (Matrix x : new Matrix[] {m.q(), m.k(), m.v(), m.o(), m.fc(), m.proj()}) {
-                bytes += x instanceof Int8Matrix q ? q.bytes() : 0;
+                bytes += heapBytes(x);
             }
         }
-        return bytes + (head instanceof Int8Matrix q ? q.bytes() : 0);
+        return bytes + heapBytes(head);
+    }
+
+    private static long heapBytes(Matrix m) {
+        return m instanceof PanelMatrix p ? p.bytes() : 0;
     }
 
     /** A float32 key/value cache with room for {@code slots} sequences of up to the context length each. */
@@ -340,7 +368,7 @@ public final class Decoder implements AutoCloseable {
             }
             Kernels.layerNorm(f, s.lnf, f, s.mean, s.rstd, f, s.ln, w, layout.lnfGain, layout.lnfBias, count, C, eps);
         }
-        head.multiply(f, s.lnf, out, f, s.logits);
+        head.multiply(f, s.lnf, out, f, s.logits, threads);
         float[][] logits = new float[count][];
         float[] rewards = new float[count];
         for (int i = 0; i < count; i++) {
@@ -398,7 +426,7 @@ public final class Decoder implements AutoCloseable {
 
     /** {@code scratch[outOff] = scratch[inOff][n, W's rows] · W + bias}. */
     private void linear(int outOff, int inOff, int n, Matrix weight, int bias) {
-        weight.multiply(s.f, inOff, n, s.f, outOff);
+        weight.multiply(s.f, inOff, n, s.f, outOff, threads);
         Kernels.addBias(s.f, outOff, w, bias, n, weight.cols());
     }
 

@@ -16,29 +16,18 @@ import jdk.incubator.vector.VectorSpecies;
  * multiplies int8 by float, so the multiply is ours, on Java's Vector API (the JVM needs
  * {@code --add-modules jdk.incubator.vector}; {@link Quantization#INT8} says so when it is missing):
  * L int8 become L floats in one register (L = 16 with AVX-512, 8 with AVX2) and meet a broadcast
- * activation in a fused multiply-add. q lies in panels of {@link #panel} columns, [cols / panel][rows][panel],
- * the last one padded with zero columns, so a multiply reads q once, front to back, as
- * {@link Matrix.Tiled} does for floats.
+ * activation in a fused multiply-add. q lies in a {@link PanelMatrix}'s panels.
  */
-final class Int8Matrix implements Matrix {
+final class Int8Matrix extends PanelMatrix {
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     /** Bytes that widen to one float register. */
-    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(F.length() * Byte.SIZE));
-    private static final int L = F.length();
-    /** Columns per panel: four registers of accumulators for one row, two for each of four rows. */
-    static final int PANEL = 4 * L;
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * Byte.SIZE));
 
-    private final int rows;
-    private final int cols;
-    private final int padded;      // cols rounded up to whole panels
     private final byte[] q;
     private final float[] scale;   // [padded], zero past cols
 
     private Int8Matrix(int rows, int cols, byte[] q, float[] scale) {
-        this.rows = rows;
-        this.cols = cols;
-        this.padded = scale.length;
+        super(rows, cols);
         this.q = q;
         this.scale = scale;
     }
@@ -48,7 +37,7 @@ final class Int8Matrix implements Matrix {
         if (w.length != rows * cols) {
             throw new IllegalArgumentException(w.length + " floats for a " + rows + " x " + cols + " matrix");
         }
-        int padded = (cols + PANEL - 1) / PANEL * PANEL;
+        int padded = padded(cols);
         float[] scale = new float[padded];
         for (int k = 0; k < rows; k++) {
             for (int n = 0; n < cols; n++) {
@@ -74,44 +63,21 @@ final class Int8Matrix implements Matrix {
         return (n / PANEL) * PANEL * rows + k * PANEL + n % PANEL;
     }
 
-    @Override
-    public int rows() {
-        return rows;
-    }
-
-    @Override
-    public int cols() {
-        return cols;
-    }
-
     /** The weight as quantized: {@code q[k, n] · scale[n]}. */
     float weight(int k, int n) {
         return q[at(n, k, rows)] * scale[n];
     }
 
     /** Bytes this matrix holds (q and its scales). */
+    @Override
     long bytes() {
         return q.length + 4L * scale.length;
     }
 
+    /** One row, panels {@code from .. to}: four accumulators span a panel, each weight is loaded once. */
     @Override
-    public void multiply(Floats x, int xOffset, int m, Floats y, int yOffset) {
-        float[] in = new float[m * rows];
-        x.copyTo(in, xOffset);
-        float[] out = new float[m * padded];
-        if (m == 1) {
-            row(in, out);
-        } else {
-            rows(in, m, out);
-        }
-        for (int r = 0; r < m; r++) {
-            y.copyFrom(out, r * padded, yOffset + r * cols, cols);
-        }
-    }
-
-    /** One row: four accumulators span a panel, each weight is loaded once. */
-    private void row(float[] x, float[] y) {
-        for (int j = 0; j < padded; j += PANEL) {
+    void row(float[] x, float[] y, int from, int to) {
+        for (int j = from * PANEL; j < to * PANEL; j += PANEL) {
             FloatVector a0 = FloatVector.zero(F);
             FloatVector a1 = a0;
             FloatVector a2 = a0;
@@ -133,11 +99,13 @@ final class Int8Matrix implements Matrix {
     }
 
     /**
-     * Several rows: four rows at a time times half a panel (eight accumulators), so each widened
-     * weight serves four rows. Rows past m repeat the last one and are not stored.
+     * Several rows, panels {@code from .. to}: four rows at a time times half a panel (eight
+     * accumulators), so each widened weight serves four rows. Rows past m repeat the last one and
+     * are not stored.
      */
-    private void rows(float[] x, int m, float[] y) {
-        for (int j = 0; j < padded; j += PANEL) {
+    @Override
+    void rows(float[] x, int m, float[] y, int from, int to) {
+        for (int j = from * PANEL; j < to * PANEL; j += PANEL) {
             int panel = j * rows;
             for (int half = 0; half < PANEL; half += 2 * L) {
                 int c = j + half;

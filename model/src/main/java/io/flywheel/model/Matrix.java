@@ -15,6 +15,14 @@ interface Matrix {
     /** {@code y[yOffset ..][m, cols] = x[xOffset ..][m, rows] · W}, both row-major and contiguous. */
     void multiply(Floats x, int xOffset, int m, Floats y, int yOffset);
 
+    /**
+     * The same, on up to {@code threads} threads where the matrix splits a multiply itself (ours do;
+     * the ones OpenBLAS multiplies take the threads OpenBLAS has).
+     */
+    default void multiply(Floats x, int xOffset, int m, Floats y, int yOffset, int threads) {
+        multiply(x, xOffset, m, y, yOffset);
+    }
+
     /** W stored row-major at {@code offset} of {@code w}, as training keeps it. */
     record RowMajor(Floats w, int offset, int rows, int cols) implements Matrix {
         @Override

@@ -24,6 +24,17 @@ final class Parallel {
 
     private Parallel() {}
 
+    /** What one of {@link #ranges}'s threads does: items {@code from .. to}. */
+    interface Range {
+        void run(int from, int to);
+    }
+
+    /** Items {@code 0 .. n-1} in up to {@code threads} contiguous ranges of about equal size, one per thread. */
+    static void ranges(int threads, int n, Range task) {
+        int t = Math.max(1, Math.min(threads, n));
+        run(t, i -> task.run((int) ((long) n * i / t), (int) ((long) n * (i + 1) / t)));
+    }
+
     static void run(int n, IntConsumer task) {
         if (n == 1) {
             task.accept(0);

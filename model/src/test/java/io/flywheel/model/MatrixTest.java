@@ -6,10 +6,55 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * The tiled layout multiplies as the row-major matrix it was packed from, and the int8 one as its
- * dequantized weights, whatever the shape.
+ * The tiled and float32-panel layouts multiply as the row-major matrix they were made from, and the
+ * int8 one as its dequantized weights, whatever the shape.
  */
 class MatrixTest {
+
+    @Test
+    void float32PanelsMultiplyAsRowMajorAndGiveEachRowTheSameBitsInAnyBatchAndOnAnyThreads() {
+        // Columns not a multiple of a panel, one and two panels' worth, row counts below, at and past the four-row loop.
+        int[][] shapes = {{16, 64}, {1100, 45}, {512, 33}, {7, 1000}, {600, 31}};
+        SplittableRandom random = new SplittableRandom(7);
+        for (int[] shape : shapes) {
+            int rows = shape[0];
+            int cols = shape[1];
+            float[] w = new float[rows * cols];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) random.nextGaussian();
+            }
+            Float32Matrix panels = Float32Matrix.of(w, rows, cols);
+            try (Floats original = Floats.zeros((long) rows * cols)) {
+                original.copyFrom(w, 0, 0, w.length);
+                Matrix rowMajor = new Matrix.RowMajor(original, 0, rows, cols);
+                int m = 6;
+                try (Floats x = Floats.zeros((long) m * rows + 2); Floats expected = Floats.zeros((long) m * cols);
+                     Floats all = Floats.zeros((long) m * cols + 1); Floats one = Floats.zeros(cols + 1L)) {
+                    for (int i = 0; i < x.size(); i++) {
+                        x.set(i, (float) random.nextGaussian());
+                    }
+                    rowMajor.multiply(x, 2, m, expected, 0);
+                    for (int threads : new int[] {1, 2, 3}) {
+                        all.set(0, 42f);
+                        panels.multiply(x, 2, m, all, 1, threads);
+                        assertEquals(42f, all.get(0), "floats before the output are left alone");
+                        for (int i = 0; i < m * cols; i++) {
+                            float e = expected.get(i);
+                            assertEquals(e, all.get(1 + i), 1e-4f * Math.max(1, Math.abs(e)),
+                                    rows + "x" + cols + " times " + m + " rows on " + threads + " threads, element " + i);
+                        }
+                        for (int r = 0; r < m; r++) {
+                            panels.multiply(x, 2 + r * rows, 1, one, 1, threads);
+                            for (int n = 0; n < cols; n++) {
+                                assertEquals(Float.floatToRawIntBits(all.get(1 + r * cols + n)), Float.floatToRawIntBits(one.get(1 + n)),
+                                        rows + "x" + cols + ": row " + r + " alone, column " + n + ", " + threads + " threads");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     @Test
     void tiledMultipliesAsRowMajorForAnyShapeAndRowCount() {

@@ -43,24 +43,31 @@ public final class Engine {
     private boolean freed;
 
     /**
-     * Copies {@code weights} into the engine's layout, quantized as asked (the arrays are freed here), and starts a
-     * batcher with room for {@code slots} generations at once in a {@code kvCacheDtype} cache;
-     * {@code onStep} hears how many ran in each decode step.
+     * How every engine is built: its weights held as {@code quantization} says, its key/value cache in
+     * {@code kvCacheDtype}, each decode step's weight multiplies split among {@code threads}, room for
+     * {@code slots} generations at once.
      */
-    Engine(long version, String sha256, GptConfig config, Map<String, INDArray> weights, Quantization quantization,
-           KvCacheDtype kvCacheDtype, Tokenizer tokenizer, int slots, IntConsumer onStep) {
+    record Settings(Quantization quantization, KvCacheDtype kvCacheDtype, int threads, int slots) {}
+
+    /**
+     * Copies {@code weights} into the engine's layout as {@code settings} say (the arrays are freed
+     * here) and starts its batcher; {@code onStep} hears how many ran in each decode step.
+     */
+    Engine(long version, String sha256, GptConfig config, Map<String, INDArray> weights, Settings settings,
+           Tokenizer tokenizer, IntConsumer onStep) {
         this.version = version;
         this.sha256 = sha256;
         this.config = config;
         Decoder decoder;
         try {
-            decoder = Decoder.copyOf(config, weights, quantization);
+            decoder = Decoder.copyOf(config, weights, settings.quantization());
         } finally {
             weights.values().forEach(INDArray::close);
         }
+        decoder.useThreads(settings.threads());
         this.weightBytes = decoder.weightBytes();
-        this.inference = new Inference(decoder, kvCacheDtype);
-        this.batcher = new Batcher(decoder, slots, kvCacheDtype, "decode-v" + version, onStep);
+        this.inference = new Inference(decoder, settings.kvCacheDtype());
+        this.batcher = new Batcher(decoder, settings.slots(), settings.kvCacheDtype(), "decode-v" + version, onStep);
         this.tokenizer = tokenizer;
     }
 

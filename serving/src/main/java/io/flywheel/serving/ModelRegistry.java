@@ -44,8 +44,7 @@ public class ModelRegistry {
     private final ServingConfig config;
     private final ServingMetrics metrics;
     private final Tokenizer tokenizer;
-    private final Quantization quantization;
-    private final KvCacheDtype kvCacheDtype;
+    private final Engine.Settings settings;
     private final AtomicReference<Engine> current = new AtomicReference<>();
     private final ExecutorService loader = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "model-loader");
@@ -58,9 +57,13 @@ public class ModelRegistry {
     ModelRegistry(ServingConfig config, ServingMetrics metrics) {
         this.config = config;
         this.metrics = metrics;
-        this.quantization = Quantization.of(config.quantize());
+        Quantization quantization = Quantization.of(config.quantize());
         quantization.checkAvailable();
-        this.kvCacheDtype = KvCacheDtype.of(config.kvCacheDtype());
+        int threads = config.decodeThreads().orElse(Runtime.getRuntime().availableProcessors());
+        if (threads < 1) {
+            throw new IllegalArgumentException("flywheel.serving.decode-threads must be at least 1, found " + threads);
+        }
+        this.settings = new Engine.Settings(quantization, KvCacheDtype.of(config.kvCacheDtype()), threads, config.maxRunning());
         Blas.threads(config.blasThreads());
         try {
             this.tokenizer = TokenizerFiles.load(config.tokenizer());
@@ -218,8 +221,8 @@ public class ModelRegistry {
         }
         Engine engine;
         try {
-            engine = new Engine(version, weights.stored().sha256(), weights.config(), weights.weights(), quantization, kvCacheDtype,
-                    tokenizer, config.maxRunning(), metrics::decodeStep);
+            engine = new Engine(version, weights.stored().sha256(), weights.config(), weights.weights(), settings, tokenizer,
+                    metrics::decodeStep);
         } catch (RuntimeException e) {
             refuse("load", version, e.toString());
             return false;
@@ -242,8 +245,9 @@ public class ModelRegistry {
             old.retire();
         }
         metrics.swapped(version, System.nanoTime() - started, engine.weightBytes());
-        LOG.infof("serving model %s version %d (%s, %s weights, %.1f MB, a %s key/value cache) after %.0f ms%s", config.modelName(),
-                version, engine.sha256().substring(0, 12), quantization, engine.weightBytes() / 1e6, kvCacheDtype, (System.nanoTime() - started) / 1e6,
+        LOG.infof("serving model %s version %d (%s, %s weights, %.1f MB, a %s key/value cache, %d decode threads) after %.0f ms%s",
+                config.modelName(), version, engine.sha256().substring(0, 12), settings.quantization(), engine.weightBytes() / 1e6,
+                settings.kvCacheDtype(), settings.threads(), (System.nanoTime() - started) / 1e6,
                 old == null ? "" : ", replacing version " + old.version());
         return true;
     }

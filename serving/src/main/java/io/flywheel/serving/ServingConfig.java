@@ -53,13 +53,20 @@ public interface ServingConfig {
     String kvCacheDtype();
 
     /**
-     * Threads OpenBLAS may use for one of the decoder's multiplies (it is the process's only BLAS
-     * user). One, whatever {@code OMP_NUM_THREADS} says: a decode step is about 1,500 multiplies
-     * of 512 x 32 tiles, too small to split, and at two threads this machine decoded one stream of
-     * L8 d512 at 49-118 tokens/s against 120-182 at one (docs/benchmarks.md, "Decode").
+     * Threads OpenBLAS may use for one multiply (it is the process's only BLAS user; with the
+     * Vector API the weight multiplies are our own, and OpenBLAS does attention's small per-head
+     * ones). One, whatever {@code OMP_NUM_THREADS} says: they are too small to split, and two
+     * threads made single-stream decode 1.3-3x slower (docs/benchmarks.md, "Decode").
      */
     @WithDefault("1")
     int blasThreads();
+
+    /**
+     * Threads a decode step's weight multiplies are split among when two or more generations run
+     * (one alone is read at memory speed on one thread). Default: the cores this process may use.
+     * Under {@code ./flywheel up} the trainer shares them.
+     */
+    Optional<Integer> decodeThreads();
 
     /** Requests that may wait for a free slot; beyond them a request is refused with 503. */
     @WithDefault("32")

@@ -21,13 +21,14 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * The engine's settings: {@code serving.kv-cache-dtype=bfloat16} starts a bfloat16 cache that answers
- * several requests at once; {@code serving.blas-threads} is what OpenBLAS is given (the build runs
- * tests with {@code OMP_NUM_THREADS=1}, so 2 shows the setting at work).
+ * The engine's settings: {@code serving.kv-cache-dtype=bfloat16} starts a bfloat16 cache, and
+ * {@code serving.decode-threads=2} splits its steps' multiplies, answering several requests at once;
+ * {@code serving.blas-threads} is what OpenBLAS is given (the build runs tests with
+ * {@code OMP_NUM_THREADS=1}, so 2 shows the setting at work).
  */
 @QuarkusTest
 @WithTestResource(value = ServingResource.class, initArgs = {@ResourceArg(name = "kv-cache-dtype", value = "bfloat16"),
-    @ResourceArg(name = "blas-threads", value = "2")})
+    @ResourceArg(name = "blas-threads", value = "2"), @ResourceArg(name = "decode-threads", value = "2")})
 class EngineSettingsTest {
 
     @TestHTTPResource("/")

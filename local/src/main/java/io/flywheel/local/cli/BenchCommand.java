@@ -39,7 +39,8 @@ public final class BenchCommand implements Runnable {
         int width;
         @Option(names = "--vocab", defaultValue = "1024", description = "Vocabulary size (default ${DEFAULT-VALUE}).")
         int vocab;
-        @Option(names = "--threads", description = "BLAS threads (default: the cores this process may use).")
+        @Option(names = "--threads", description = "Threads: OpenBLAS's for train; for decode, those a step's weight multiplies are split among"
+                + " (default: the cores this process may use).")
         Integer threads;
 
         /** The configuration with this context, or a usage error that names what is wrong. */
@@ -142,9 +143,11 @@ public final class BenchCommand implements Runnable {
             } catch (IllegalArgumentException e) {
                 throw new UsageError("--kv-cache-dtype: " + e.getMessage(), e);
             }
-            Blas.threads(shape.threads());
-            DecodeBench.Result r = DecodeBench.run(config, quantization, kvDtype, clients, prompt, tokens, rounds, 1);
-            print(shape.json(config).put("clients", clients).put("prompt", prompt).put("tokens", tokens).put("quantize", quantization.toString())
+            // As serving runs it: OpenBLAS (attention's small multiplies) on one thread, the weight
+            // multiplies split among --threads.
+            Blas.threads(1);
+            DecodeBench.Result r = DecodeBench.run(config, quantization, kvDtype, shape.threads(), clients, prompt, tokens, rounds, 1);
+            print(shape.json(config).put("threads", shape.threads()).put("clients", clients).put("prompt", prompt).put("tokens", tokens).put("quantize", quantization.toString())
                     .put("kv_cache_dtype", kvDtype.toString())
                     .put("tokens_per_s", r.tokensPerSecond()).put("steps_per_s", r.stepsPerSecond())
                     .put("bound_tokens_per_s", r.boundStepsPerSecond()).put("of_bound", r.ofBound())
