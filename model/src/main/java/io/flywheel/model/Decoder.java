@@ -49,6 +49,11 @@ public final class Decoder implements AutoCloseable {
     /** Makes the matrix that the parameter {@code name} ([rows, cols], at {@code offset} of the block if it is there) stands for. */
     private interface Matrices {
         Matrix of(String name, int offset, int rows, int cols);
+
+        /** A tied head, W = wteᵀ [width, vocab]: by default multiplied by as the embedding lies in the block. */
+        default Matrix tiedHead(Floats w, int wte, int width, int vocab) {
+            return new Matrix.TransposeOf(w, wte, width, vocab);
+        }
     }
 
     private Decoder(GptConfig config, Layout layout, Floats weights, boolean ownsWeights, Matrices matrix) {
@@ -72,8 +77,7 @@ public final class Decoder implements AutoCloseable {
                     matrix.of(b + "attn.wv", p.wv(), C, C), matrix.of(b + "attn.wo", p.wo(), C, C),
                     matrix.of(b + "mlp.wfc", p.wfc(), C, F), matrix.of(b + "mlp.wproj", p.wproj(), F, C));
         }
-        // A tied head is the embedding, which the lookup reads by rows: it stays as it is.
-        this.head = config.tiedEmbeddings() ? new Matrix.TransposeOf(w, layout.wte, C, V) : matrix.of("head", layout.head, C, V);
+        this.head = config.tiedEmbeddings() ? matrix.tiedHead(w, layout.wte, C, V) : matrix.of("head", layout.head, C, V);
     }
 
     /** The parameters a decoder multiplies by (not the embeddings, norms, biases or reward head). */
@@ -133,7 +137,19 @@ public final class Decoder implements AutoCloseable {
             if (int8) {
                 matrix = (name, offset, rows, cols) -> Int8Matrix.quantize(rowMajor(weights.get(name)), rows, cols);
             } else if (ours) {
-                matrix = (name, offset, rows, cols) -> Float32Matrix.of(rowMajor(weights.get(name)), rows, cols);
+                matrix = new Matrices() {
+                    @Override
+                    public Matrix of(String name, int offset, int rows, int cols) {
+                        return Float32Matrix.of(rowMajor(weights.get(name)), rows, cols);
+                    }
+
+                    // Panels of its own (width x vocab floats more), so that the logits too are
+                    // summed alike in any batch; the lookup reads the embedding in the block.
+                    @Override
+                    public Matrix tiedHead(Floats w, int wte, int width, int vocab) {
+                        return Float32Matrix.of(rowMajor(weights.get("wte").transpose()), width, vocab);
+                    }
+                };
             } else {
                 matrix = (name, offset, rows, cols) -> Matrix.Tiled.pack(block, offset, rows, cols, scratch);
             }
@@ -297,12 +313,12 @@ public final class Decoder implements AutoCloseable {
         for (int i = 0; i < count; i++) {
             widest = Math.max(widest, tokens[i].length * (cache.length[slots[i]] + tokens[i].length));
         }
-        if (s == null || s.rows < n || s.outputs < out || s.scoreSize < widest) {
+        if (s == null || s.rows < n || s.outputs < out || s.scoreSize < widest || s.lanes.length < threads) {
             if (s != null) {
                 s.f.close();
             }
             s = new Scratch(Math.max(n, s == null ? 0 : s.rows), Math.max(out, s == null ? 0 : s.outputs),
-                    Math.max(widest, s == null ? 0 : s.scoreSize));
+                    Math.max(widest, s == null ? 0 : s.scoreSize), threads);
         }
         Floats f = s.f;
         for (int i = 0; i < count; i++) {
@@ -318,28 +334,14 @@ public final class Decoder implements AutoCloseable {
             linear(s.q, s.ln, n, m.q(), p.bq());
             linear(s.k, s.ln, n, m.k(), p.bk());
             linear(s.v, s.ln, n, m.v(), p.bv());
-            for (int i = 0; i < count; i++) {
-                int slot = slots[i];
-                int rows = tokens[i].length;
-                int start = cache.length[slot];
-                int seen = start + rows;
-                if (cache.bf16 != null) {
-                    attendBf16(cache.bf16, l, slot, first[i], rows, start);
-                    continue;
+            // Each sequence attends over its own cache: the sequences are shared among the threads.
+            int lanes = Math.min(threads, count);
+            int layer = l;
+            Parallel.run(lanes, lane -> {
+                for (int i = count * lane / lanes; i < count * (lane + 1) / lanes; i++) {
+                    attend(cache, layer, slots[i], first[i], tokens[i].length, s.lanes[lane]);
                 }
-                for (int h = 0; h < H; h++) {
-                    for (int r = 0; r < rows; r++) {
-                        int from = (first[i] + r) * C + h * hd;
-                        cache.keys.copy(f, s.k + from, cache.at(l, slot, h, start + r), hd);
-                        cache.values.copy(f, s.v + from, cache.at(l, slot, h, start + r), hd);
-                    }
-                    int q = s.q + first[i] * C + h * hd;
-                    int kv = cache.at(l, slot, h, 0);
-                    Blas.sgemm(false, true, rows, seen, hd, scale, f, q, C, cache.keys, kv, hd, 0f, f, s.scores, seen);
-                    Kernels.causalSoftmax(f, s.scores, rows, start);
-                    Blas.sgemm(false, false, rows, hd, seen, 1f, f, s.scores, seen, cache.values, kv, hd, 0f, f, s.atty + first[i] * C + h * hd, C);
-                }
-            }
+            });
             linear(s.branch, s.atty, n, m.o(), p.bo());
             Kernels.accumulate(f, s.x, f, s.branch, n * C);
 
@@ -382,36 +384,64 @@ public final class Decoder implements AutoCloseable {
     }
 
     /**
-     * Attention for one sequence's {@code rows} new rows (from {@code first} of the scratch) over a
-     * bfloat16 cache: the rows' keys and values are stored first, rounded, so that every position
-     * is read back as the cache holds it. One row runs {@link Bf16KeyValues#attend}; more go
-     * through sgemm on the head unpacked to float32, as a float32 cache's do.
+     * Attention for one sequence's {@code rows} new rows (from row {@code first} of the scratch) in
+     * {@code slot}: their keys and values are stored in the cache, then softmax(q kᵀ / √hd) v over
+     * every position seen, head by head, into the heads' outputs. {@code lane} is the calling
+     * thread's own scratch.
      */
-    private void attendBf16(Bf16KeyValues cache, int layer, int slot, int first, int rows, int start) {
+    private void attend(Cache cache, int layer, int slot, int first, int rows, Lane lane) {
+        int start = cache.length[slot];
+        if (cache.bf16 != null) {
+            attendBf16(cache.bf16, layer, slot, first, rows, start, lane);
+            return;
+        }
+        Floats f = s.f;
+        int seen = start + rows;
+        for (int h = 0; h < H; h++) {
+            for (int r = 0; r < rows; r++) {
+                int from = (first + r) * C + h * hd;
+                cache.keys.copy(f, s.k + from, cache.at(layer, slot, h, start + r), hd);
+                cache.values.copy(f, s.v + from, cache.at(layer, slot, h, start + r), hd);
+            }
+            int q = s.q + first * C + h * hd;
+            int kv = cache.at(layer, slot, h, 0);
+            Blas.sgemm(false, true, rows, seen, hd, scale, f, q, C, cache.keys, kv, hd, 0f, f, lane.scores, seen);
+            Kernels.causalSoftmax(f, lane.scores, rows, start);
+            Blas.sgemm(false, false, rows, hd, seen, 1f, f, lane.scores, seen, cache.values, kv, hd, 0f, f, s.atty + first * C + h * hd, C);
+        }
+    }
+
+    /**
+     * {@link #attend} over a bfloat16 cache: the rows' keys and values are stored first, rounded,
+     * so that every position is read back as the cache holds it. One row runs
+     * {@link Bf16KeyValues#attend}; more go through sgemm on the head unpacked to float32, as a
+     * float32 cache's do.
+     */
+    private void attendBf16(Bf16KeyValues cache, int layer, int slot, int first, int rows, int start, Lane lane) {
         Floats f = s.f;
         int seen = start + rows;
         for (int r = 0; r < rows; r++) {
-            f.read(s.k + (first + r) * C, s.keyRow, 0, C);
-            f.read(s.v + (first + r) * C, s.valueRow, 0, C);
+            f.read(s.k + (first + r) * C, lane.keyRow, 0, C);
+            f.read(s.v + (first + r) * C, lane.valueRow, 0, C);
             for (int h = 0; h < H; h++) {
-                cache.put(layer, slot, h, start + r, s.keyRow, h * hd, s.valueRow, h * hd);
+                cache.put(layer, slot, h, start + r, lane.keyRow, h * hd, lane.valueRow, h * hd);
             }
         }
         if (rows == 1) {
-            f.read(s.q + first * C, s.queryRow, 0, C);
+            f.read(s.q + first * C, lane.queryRow, 0, C);
             for (int h = 0; h < H; h++) {
-                cache.attend(layer, slot, h, seen, s.queryRow, h * hd, scale, s.outRow, h * hd, s.work);
+                cache.attend(layer, slot, h, seen, lane.queryRow, h * hd, scale, lane.outRow, h * hd, lane.work);
             }
-            f.write(s.atty + first * C, s.outRow, 0, C);
+            f.write(s.atty + first * C, lane.outRow, 0, C);
             return;
         }
         for (int h = 0; h < H; h++) {
-            cache.unpack(layer, slot, h, seen, s.headKeys, s.headValues);
-            f.write(s.keys, s.headKeys, 0, seen * hd);
-            f.write(s.values, s.headValues, 0, seen * hd);
-            Blas.sgemm(false, true, rows, seen, hd, scale, f, s.q + first * C + h * hd, C, f, s.keys, hd, 0f, f, s.scores, seen);
-            Kernels.causalSoftmax(f, s.scores, rows, start);
-            Blas.sgemm(false, false, rows, hd, seen, 1f, f, s.scores, seen, f, s.values, hd, 0f, f, s.atty + first * C + h * hd, C);
+            cache.unpack(layer, slot, h, seen, lane.headKeys, lane.headValues);
+            f.write(lane.keys, lane.headKeys, 0, seen * hd);
+            f.write(lane.values, lane.headValues, 0, seen * hd);
+            Blas.sgemm(false, true, rows, seen, hd, scale, f, s.q + first * C + h * hd, C, f, lane.keys, hd, 0f, f, lane.scores, seen);
+            Kernels.causalSoftmax(f, lane.scores, rows, start);
+            Blas.sgemm(false, false, rows, hd, seen, 1f, f, lane.scores, seen, f, lane.values, hd, 0f, f, s.atty + first * C + h * hd, C);
         }
     }
 
@@ -459,7 +489,10 @@ public final class Decoder implements AutoCloseable {
         return slots.length;
     }
 
-    /** One block of scratch for a step of up to {@code rows} new positions and {@code outputs} logit rows. */
+    /**
+     * One block of scratch for a step of up to {@code rows} new positions and {@code outputs} logit
+     * rows, with a {@link Lane} of attention scratch for each of up to {@code threads} threads.
+     */
     private final class Scratch {
         final int rows;
         final int outputs;
@@ -472,17 +505,11 @@ public final class Decoder implements AutoCloseable {
         final int atty;        // [rows, C]: the heads' outputs, side by side
         final int branch;      // [rows, C]: a residual branch's output
         final int fc;          // [rows, F]
-        final int scores;      // one head's [new rows, seen positions] block
         final int lnf;         // [outputs, C]
         final int logits;      // [outputs, V]
-        final int keys, values; // [T, hd] each: one head of a bfloat16 cache, unpacked for sgemm
-        // On the heap, for a bfloat16 cache's loops: one row's query, key, value and output [C],
-        // attention's work, and one head's keys and values unpacked [T, hd].
-        final float[] queryRow = new float[C], keyRow = new float[C], valueRow = new float[C], outRow = new float[C];
-        final float[] work = new float[Bf16KeyValues.workSize(T, hd)];
-        final float[] headKeys = new float[T * hd], headValues = new float[T * hd];
+        final Lane[] lanes;
 
-        Scratch(int rows, int outputs, int scoreSize) {
+        Scratch(int rows, int outputs, int scoreSize, int threads) {
             this.rows = rows;
             this.outputs = outputs;
             this.scoreSize = scoreSize;
@@ -498,12 +525,31 @@ public final class Decoder implements AutoCloseable {
             atty = (int) next; next += nc;
             branch = (int) next; next += nc;
             fc = (int) next; next += (long) rows * F;
-            scores = (int) next; next += scoreSize;
             lnf = (int) next; next += (long) outputs * C;
             logits = (int) next; next += (long) outputs * V;
-            keys = (int) next; next += (long) T * hd;
-            values = (int) next; next += (long) T * hd;
+            lanes = new Lane[threads];
+            for (int i = 0; i < threads; i++) {
+                lanes[i] = new Lane((int) next, (int) (next + scoreSize), (int) (next + scoreSize + (long) T * hd));
+                next += scoreSize + 2L * T * hd;
+            }
             f = Floats.zeros(Math.toIntExact(next));
+        }
+    }
+
+    /** What one thread's attention works in: its part of the scratch block, and arrays on the heap. */
+    private final class Lane {
+        final int scores;       // one head's [new rows, seen positions] block
+        final int keys, values; // [T, hd] each: one head of a bfloat16 cache, unpacked for sgemm
+        // For a bfloat16 cache's loops: one row's query, key, value and output [C], attention's
+        // work, and one head's keys and values unpacked [T, hd].
+        final float[] queryRow = new float[C], keyRow = new float[C], valueRow = new float[C], outRow = new float[C];
+        final float[] work = new float[Bf16KeyValues.workSize(T, hd)];
+        final float[] headKeys = new float[T * hd], headValues = new float[T * hd];
+
+        Lane(int scores, int keys, int values) {
+            this.scores = scores;
+            this.keys = keys;
+            this.values = values;
         }
     }
 }
