@@ -10,10 +10,13 @@ import java.util.concurrent.TimeUnit;
  * How fast this machine decodes a model of a given shape, as llama.cpp's {@code llama-bench}
  * measures token generation: random weights (speed does not depend on them), {@code clients}
  * completions submitted at once to the {@link Batcher} serving uses, each a random prompt then
- * {@code tokens} greedy tokens; a warm-up round, then the median of the measured rounds. Beside it
+ * {@code tokens} greedy tokens; warm-up rounds for at least 5 s, then the median of the measured rounds. Beside it
  * the bound that memory bandwidth sets: a step reads every weight once (int8 ones a byte each).
  */
 public final class DecodeBench {
+
+    /** How long the warm-up rounds run, at least, unless there are none. */
+    static final long WARMUP_NANOS = 5_000_000_000L;
 
     private DecodeBench() {}
 
@@ -34,10 +37,23 @@ public final class DecodeBench {
         }
     }
 
-    public static Result run(GptConfig config, Quantization quantization, KvCacheDtype kvDtype, int threads, int clients, int prompt,
-                             int tokens, int rounds, long seed) throws Exception {
-        if (clients < 1 || prompt < 1 || tokens < 1 || rounds < 1) {
-            throw new IllegalArgumentException("need clients, prompt, tokens and rounds of at least 1");
+    /**
+     * What to run: the engine as serving would hold it ({@code quantization}, {@code kvDtype},
+     * {@code threads}), {@code clients} completions of a {@code prompt}-token prompt and
+     * {@code tokens} generated tokens each, {@code warmup} rounds and more until 5 s have passed
+     * (0: none), then {@code rounds} measured rounds.
+     */
+    public record Setup(GptConfig config, Quantization quantization, KvCacheDtype kvDtype, int threads, int clients, int prompt,
+                        int tokens, int warmup, int rounds) {}
+
+    public static Result run(Setup setup, long seed) throws Exception {
+        GptConfig config = setup.config();
+        int clients = setup.clients();
+        int prompt = setup.prompt();
+        int tokens = setup.tokens();
+        int rounds = setup.rounds();
+        if (clients < 1 || prompt < 1 || tokens < 1 || rounds < 1 || setup.warmup() < 0) {
+            throw new IllegalArgumentException("need clients, prompt, tokens and rounds of at least 1, and warm-up rounds of at least 0");
         }
         if (prompt + tokens > config.contextLength() + 1) {
             throw new IllegalArgumentException("a prompt of " + prompt + " and " + tokens + " tokens do not fit the context of "
@@ -51,27 +67,21 @@ public final class DecodeBench {
         double[] p99 = new double[rounds];
         long weightBytes;
         // Serving's decoder: its own copy of the weights, float32 tiles or int8, and a cache as serving's.
-        try (Decoder decoder = Decoder.copyOf(config, model.parameters(), quantization);
-             Batcher batcher = new Batcher(decoder, clients, kvDtype, "bench-decode", null)) {
-            decoder.useThreads(threads);
+        try (Decoder decoder = Decoder.copyOf(config, model.parameters(), setup.quantization());
+             Batcher batcher = new Batcher(decoder, clients, setup.kvDtype(), "bench-decode", null)) {
+            decoder.useThreads(setup.threads());
             weightBytes = decoder.weightBytes();
-            for (int r = -1; r < rounds; r++) {       // round -1 warms up
-                List<Greedy> runs = new ArrayList<>();
-                List<Batcher.Job> jobs = new ArrayList<>();
+            // Warm-up rounds, and more until WARMUP_NANOS have passed: the JIT compiles the Vector
+            // API loops late, and until it has they run many times slower (L4 d128, one client:
+            // 815 tokens/s after one warm-up round, 3,068 after nine).
+            long warmUntil = System.nanoTime() + WARMUP_NANOS;
+            for (int w = 0; w < setup.warmup() || (setup.warmup() > 0 && System.nanoTime() < warmUntil); w++) {
+                round(batcher, config, random, clients, prompt, tokens);
+            }
+            for (int r = 0; r < rounds; r++) {
                 long start = System.nanoTime();
-                for (int c = 0; c < clients; c++) {
-                    int[] ids = random.ints(prompt, 0, config.vocabSize()).toArray();
-                    Greedy g = new Greedy(tokens, start);
-                    runs.add(g);
-                    jobs.add(batcher.submit(ids, g));
-                }
-                for (Batcher.Job job : jobs) {
-                    job.result().get(10, TimeUnit.MINUTES);
-                }
+                List<Greedy> runs = round(batcher, config, random, clients, prompt, tokens);
                 long elapsed = System.nanoTime() - start;
-                if (r < 0) {
-                    continue;
-                }
                 perSecond[r] = (double) clients * tokens / (elapsed / 1e9);
                 steps[r] = tokens / (elapsed / 1e9);     // every client advances once per step
                 double[] ttft = runs.stream().mapToDouble(g -> g.firstToken / 1e6).sorted().toArray();
@@ -81,6 +91,24 @@ public final class DecodeBench {
         }
         double bandwidth = MemoryBandwidth.measure();
         return new Result(median(perSecond), median(steps), median(p50), median(p99), weightBytes, bandwidth, bandwidth / weightBytes);
+    }
+
+    /** {@code clients} completions of random prompts submitted at once, and waited for. */
+    private static List<Greedy> round(Batcher batcher, GptConfig config, SplittableRandom random, int clients, int prompt, int tokens)
+            throws Exception {
+        List<Greedy> runs = new ArrayList<>();
+        List<Batcher.Job> jobs = new ArrayList<>();
+        long start = System.nanoTime();
+        for (int c = 0; c < clients; c++) {
+            int[] ids = random.ints(prompt, 0, config.vocabSize()).toArray();
+            Greedy g = new Greedy(tokens, start);
+            runs.add(g);
+            jobs.add(batcher.submit(ids, g));
+        }
+        for (Batcher.Job job : jobs) {
+            job.result().get(10, TimeUnit.MINUTES);
+        }
+        return runs;
     }
 
     private static double median(double[] x) {

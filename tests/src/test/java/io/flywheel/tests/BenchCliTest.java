@@ -43,7 +43,7 @@ class BenchCliTest {
     void decodePrintsOneConsistentJsonLine() throws Exception {
         // Width, MLP and vocabulary multiples of 64, so that no panel of the engine's matrices is padded.
         Cli.Result r = Cli.run("bench", "decode", "--layers", "1", "--heads", "2", "--width", "64", "--vocab", "64",
-                "--context", "16", "--clients", "3", "--prompt", "4", "--tokens", "6", "--rounds", "1", "--threads", "1");
+                "--context", "16", "--clients", "3", "--prompt", "4", "--tokens", "6", "--warmup", "0", "--rounds", "1", "--threads", "1");
         assertEquals(0, r.exit(), r.stderr());
         String[] lines = r.out().strip().split("\n");
         assertEquals(1, lines.length, r.out());
@@ -66,7 +66,7 @@ class BenchCliTest {
     @Test
     void aBfloat16CacheDecodesTheSameShape() throws Exception {
         Cli.Result r = Cli.run("bench", "decode", "--layers", "1", "--heads", "2", "--width", "64", "--vocab", "64",
-                "--context", "40", "--clients", "2", "--prompt", "4", "--tokens", "36", "--rounds", "1", "--threads", "1",
+                "--context", "40", "--clients", "2", "--prompt", "4", "--tokens", "36", "--warmup", "0", "--rounds", "1", "--threads", "1",
                 "--kv-cache-dtype", "bf16");
         assertEquals(0, r.exit(), r.stderr());
         JsonNode j = new ObjectMapper().readTree(r.out().strip());
@@ -77,7 +77,7 @@ class BenchCliTest {
     @Test
     void int8DecodeHoldsAboutAQuarterOfTheBytes() throws Exception {
         String[] shape = {"--layers", "2", "--heads", "2", "--width", "64", "--vocab", "64", "--context", "16", "--prompt", "4",
-            "--tokens", "4", "--rounds", "1", "--threads", "1"};
+            "--tokens", "4", "--warmup", "0", "--rounds", "1", "--threads", "1"};
         JsonNode full = decode(shape, "none");
         JsonNode int8 = decode(shape, "int8");
         assertEquals("int8", int8.get("quantize").asText());
@@ -103,7 +103,7 @@ class BenchCliTest {
     }
 
     @Test
-    void aDecodeThatDoesNotFitItsContextOrAnUnknownQuantizationOrCacheDtypeIsAUsageError() throws Exception {
+    void aDecodeThatDoesNotFitItsContextOrAnUnknownQuantizationOrCacheDtypeOrANegativeWarmupIsAUsageError() throws Exception {
         Cli.Result int4 = Cli.run("bench", "decode", "--quantize", "int4");
         assertEquals(2, int4.exit(), int4.stderr());
         assertTrue(int4.stderr().contains("unknown quantization 'int4'"), int4.stderr());
@@ -113,5 +113,8 @@ class BenchCliTest {
         Cli.Result r = Cli.run("bench", "decode", "--context", "16", "--prompt", "10", "--tokens", "8");
         assertEquals(2, r.exit(), r.stderr());
         assertTrue(r.stderr().contains("do not fit --context 16"), r.stderr());
+        Cli.Result warmup = Cli.run("bench", "decode", "--warmup", "-1");
+        assertEquals(2, warmup.exit(), warmup.stderr());
+        assertTrue(warmup.stderr().contains("--warmup at least 0"), warmup.stderr());
     }
 }

@@ -100,8 +100,8 @@ public final class BenchCommand implements Runnable {
 
     @Command(name = "decode", mixinStandardHelpOptions = true,
             description = {"Token generation on random weights through serving's continuous batching: --clients",
-                    "completions at once, each a random --prompt then --tokens greedy tokens; a warm-up",
-                    "round, then the median round. Beside it the bound memory bandwidth sets (every weight",
+                    "completions at once, each a random --prompt then --tokens greedy tokens; warm-up",
+                    "rounds for at least 5 s, then the median round. Beside it the bound memory bandwidth sets (every weight",
                     "read once per step), from a copy measured in the same run."})
     static final class Decode implements Callable<Integer> {
         @Mixin
@@ -114,6 +114,9 @@ public final class BenchCommand implements Runnable {
         int prompt;
         @Option(names = "--tokens", defaultValue = "128", description = "Generated tokens per completion (default ${DEFAULT-VALUE}).")
         int tokens;
+        @Option(names = "--warmup", defaultValue = "1",
+                description = "Rounds before measuring, and more until 5 s have passed, while the JIT compiles (default ${DEFAULT-VALUE}; 0: none).")
+        int warmup;
         @Option(names = "--rounds", defaultValue = "3", description = "Measured rounds (default ${DEFAULT-VALUE}).")
         int rounds;
         @Option(names = "--quantize", defaultValue = "none", description = "Weights as serving.quantize holds them: none or int8 (default ${DEFAULT-VALUE}).")
@@ -125,8 +128,8 @@ public final class BenchCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             GptConfig config = shape.config(context);
-            if (clients < 1 || prompt < 1 || tokens < 1 || rounds < 1) {
-                throw new UsageError("--clients, --prompt, --tokens and --rounds must be at least 1");
+            if (clients < 1 || prompt < 1 || tokens < 1 || rounds < 1 || warmup < 0) {
+                throw new UsageError("--clients, --prompt, --tokens and --rounds must be at least 1, --warmup at least 0");
             }
             if (prompt + tokens > context + 1) {
                 throw new UsageError("--prompt " + prompt + " and --tokens " + tokens + " do not fit --context " + context);
@@ -146,7 +149,8 @@ public final class BenchCommand implements Runnable {
             // As serving runs it: OpenBLAS (attention's small multiplies) on one thread, the weight
             // multiplies split among --threads.
             Blas.threads(1);
-            DecodeBench.Result r = DecodeBench.run(config, quantization, kvDtype, shape.threads(), clients, prompt, tokens, rounds, 1);
+            DecodeBench.Result r = DecodeBench.run(new DecodeBench.Setup(config, quantization, kvDtype, shape.threads(), clients, prompt,
+                    tokens, warmup, rounds), 1);
             print(shape.json(config).put("threads", shape.threads()).put("clients", clients).put("prompt", prompt).put("tokens", tokens).put("quantize", quantization.toString())
                     .put("kv_cache_dtype", kvDtype.toString())
                     .put("tokens_per_s", r.tokensPerSecond()).put("steps_per_s", r.stepsPerSecond())
