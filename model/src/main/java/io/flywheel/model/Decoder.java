@@ -14,10 +14,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * tokens, or the one token just sampled) and runs them as one batch of rows: the embedding, layer
  * norms, every weight multiply and the MLP see all rows together, so the weights are read once per
  * step however many sequences run; only attention, which reads each sequence's own cache, goes
- * sequence by sequence and head by head. With a single row a weight multiply is a matrix-vector
- * product ({@link Blas#sgemm} takes that path), which is what bounds decode by memory bandwidth;
- * with a few rows, a decoder's own copy of the weights is tiled ({@link Matrix.Tiled}) so that the
- * multiply still reads them at about that speed.
+ * sequence by sequence and head by head. With a single row a weight multiply reads every weight
+ * once for two flops each, which is what bounds decode by memory bandwidth. A decoder's own copy of
+ * the weights holds its matrices as panels that our own loops multiply ({@link Float32Matrix},
+ * {@link Int8Matrix}): for a few rows as fast as for one, and split, with the sequences' attention,
+ * among {@link #useThreads} threads. A decoder over a live model multiplies by the weights as they
+ * lie, through OpenBLAS.
  *
  * <p>{@link #forward} is synchronized: the serving batcher, evaluations and reward scores may share
  * one decoder, its scratch memory is one block.
@@ -101,8 +103,9 @@ public final class Decoder implements AutoCloseable {
 
     /**
      * A decoder over its own copy of {@code weights} (a checkpoint's; named and shaped as
-     * {@link Gpt#shapes}): what serving runs. Its matrices are float32 tiles for decoding a few rows
-     * at a time ({@link Matrix.Tiled}), or int8 ({@link Int8Matrix}) kept outside the float block.
+     * {@link Gpt#shapes}): what serving runs. Its matrices are float32 ({@link Float32Matrix}) or
+     * int8 ({@link Int8Matrix}) panels on the heap, outside the float block; without the Vector API,
+     * float32 tiles in the block that OpenBLAS multiplies ({@link Matrix.Tiled}).
      * A reward head missing from an older checkpoint is zeros; anything else missing or misshapen
      * is refused before anything is allocated. The arrays may be freed once this returns;
      * {@link #close} frees the copy.

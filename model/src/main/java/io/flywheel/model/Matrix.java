@@ -2,9 +2,10 @@ package io.flywheel.model;
 
 /**
  * A weight matrix W [rows, cols] as the decoder multiplies by it: {@code y[m, cols] = x[m, rows] · W}.
- * Where it lies decides how fast that is for a handful of rows, so the two layouts the decoder uses
- * are behind one call: {@link RowMajor} (training's own layout, shared with a live model) and
- * {@link Tiled} (a decoder's own copy, rearranged for decode).
+ * Where it lies and who multiplies decide how fast that is for a handful of rows, so the forms the
+ * decoder uses are behind one call: {@link RowMajor} (training's own layout, shared with a live
+ * model), {@link TransposeOf} (a live model's tied head), the panels of a decoder's own copy
+ * ({@link Float32Matrix}, {@link Int8Matrix}) and, on a JVM without the Vector API, {@link Tiled}.
  */
 interface Matrix {
 
