@@ -168,8 +168,8 @@ public final class Decoder implements AutoCloseable {
     }
 
     /**
-     * Splits each weight multiply of a step among {@code threads} threads, where the matrices are
-     * our own (a float32 or int8 copy on the Vector API); one by default.
+     * Splits each step among {@code threads} threads: the weight multiplies, where the matrices are
+     * our own (a float32 or int8 copy on the Vector API), and the sequences' attention. One by default.
      */
     public synchronized void useThreads(int threads) {
         if (threads < 1) {
