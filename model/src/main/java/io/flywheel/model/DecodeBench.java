@@ -66,7 +66,7 @@ public final class DecodeBench {
         double[] p50 = new double[rounds];
         double[] p99 = new double[rounds];
         long weightBytes;
-        // Serving's decoder: its own copy of the weights, float32 tiles or int8, and a cache as serving's.
+        // Serving's decoder: its own copy of the weights (float32 or int8 panels), and a cache as serving's.
         try (Decoder decoder = Decoder.copyOf(config, model.parameters(), setup.quantization());
              Batcher batcher = new Batcher(decoder, clients, setup.kvDtype(), "bench-decode", null)) {
             decoder.useThreads(setup.threads());

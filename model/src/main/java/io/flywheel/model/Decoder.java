@@ -129,7 +129,8 @@ public final class Decoder implements AutoCloseable {
         boolean ours = int8 || VectorMath.AVAILABLE;
         Layout layout = ours ? new Layout(config, name -> !isMatrix(name)) : new Layout(config);
         Floats block = Floats.zeros(layout.size);
-        try (Floats scratch = Floats.zeros(ours ? 1 : (long) config.width() * Math.max(config.mlpRatio() * config.width(), config.vocabSize()))) {
+        // Only tiles need room to rearrange a matrix in (a null resource is not closed).
+        try (Floats scratch = ours ? null : Floats.zeros((long) config.width() * Math.max(config.mlpRatio() * config.width(), config.vocabSize()))) {
             layout.offsets().forEach((name, offset) -> {
                 INDArray source = weights.get(name);
                 if (source != null) {
@@ -338,10 +339,9 @@ public final class Decoder implements AutoCloseable {
             linear(s.k, s.ln, n, m.k(), p.bk());
             linear(s.v, s.ln, n, m.v(), p.bv());
             // Each sequence attends over its own cache: the sequences are shared among the threads.
-            int lanes = Math.min(threads, count);
             int layer = l;
-            Parallel.run(lanes, lane -> {
-                for (int i = count * lane / lanes; i < count * (lane + 1) / lanes; i++) {
+            Parallel.ranges(threads, count, (lane, from, to) -> {
+                for (int i = from; i < to; i++) {
                     attend(cache, layer, slots[i], first[i], tokens[i].length, s.lanes[lane]);
                 }
             });

@@ -56,7 +56,7 @@ abstract sealed class PanelMatrix implements Matrix permits Float32Matrix, Int8M
         x.read(xOffset, in, 0, in.length);
         float[] out = new float[m * padded];
         // Even a lone row gains from a second thread: two cores read memory faster than one.
-        Parallel.ranges(threads, padded / PANEL, (from, to) -> {
+        Parallel.ranges(threads, padded / PANEL, (part, from, to) -> {
             if (m == 1) {
                 row(in, out, from, to);
             } else {

@@ -25,15 +25,15 @@ final class Parallel {
 
     private Parallel() {}
 
-    /** What one of {@link #ranges}'s threads does: items {@code from .. to}. */
+    /** What one of {@link #ranges}'s threads does: items {@code from .. to}, as range {@code part} (0 on the caller). */
     interface Range {
-        void run(int from, int to);
+        void run(int part, int from, int to);
     }
 
     /** Items {@code 0 .. n-1} in up to {@code threads} contiguous ranges of about equal size, one per thread. */
     static void ranges(int threads, int n, Range task) {
         int t = Math.max(1, Math.min(threads, n));
-        run(t, i -> task.run((int) ((long) n * i / t), (int) ((long) n * (i + 1) / t)));
+        run(t, i -> task.run(i, (int) ((long) n * i / t), (int) ((long) n * (i + 1) / t)));
     }
 
     static void run(int n, IntConsumer task) {
